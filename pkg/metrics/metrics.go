@@ -1,0 +1,156 @@
+// Package metrics holds what one server exports to Prometheus: HTTP request
+// counts and latencies by route, and the counters of the events an operator
+// of an OAuth2-protected MCP deployment watches (tokens issued, why
+// authentication failed, JWKS fetches, audit writes).
+//
+// Each server builds its own *Metrics with New; nothing is registered with
+// Prometheus' global default registry, so two servers (or two tests) in one
+// process never share or collide on series.
+//
+// Series names are the namespace given to New followed by the metric name,
+// e.g. with namespace "mcp": mcp_http_requests_total,
+// mcp_http_request_duration_seconds, mcp_tokens_issued_total,
+// mcp_auth_failures_total, mcp_jwks_refreshes_total, mcp_audit_writes_total,
+// mcp_audit_failures_total; plus the standard go_* and process_* series.
+package metrics
+
+import (
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Namespaces the two servers use, so the series names are fixed by this
+// package and the load tool and dashboards can rely on them.
+const (
+	// NamespaceAuthServer prefixes the authorization server's series.
+	NamespaceAuthServer = "oauth2"
+	// NamespaceMCPServer prefixes the MCP server's series.
+	NamespaceMCPServer = "mcp"
+)
+
+// Label values for JWKSRefreshes.
+const (
+	// OutcomeOK labels a JWKS fetch answered with 200.
+	OutcomeOK = "ok"
+	// OutcomeError labels a JWKS fetch that failed or got another status.
+	OutcomeError = "error"
+)
+
+// Metrics is one server's set of series and the registry that holds them.
+// The vectors are exported so call sites read like the series they touch:
+//
+//	m.TokensIssued.WithLabelValues("client_credentials").Inc()
+//	m.AuthFailures.WithLabelValues("expired").Inc()
+//
+// Label values must come from a small fixed set chosen by the code (grant
+// types, failure reasons), never from request input, so the number of series
+// stays bounded.
+type Metrics struct {
+	// Registry holds every series below plus the Go runtime and process
+	// collectors. Handler serves it.
+	Registry *prometheus.Registry
+
+	// HTTPRequests counts served requests by route pattern (e.g. "/token",
+	// "/mcp"; "unmatched" when no route matched), method and status code.
+	// Recorded by Middleware.
+	HTTPRequests *prometheus.CounterVec
+
+	// HTTPDuration observes the time to serve a request, in seconds, by
+	// route pattern and method. Recorded by Middleware.
+	HTTPDuration *prometheus.HistogramVec
+
+	// TokensIssued counts access tokens issued, by grant type
+	// ("authorization_code", "refresh_token", "client_credentials").
+	// The authorization server increments it after a successful /token.
+	TokensIssued *prometheus.CounterVec
+
+	// AuthFailures counts rejected authentication attempts by reason. On the
+	// MCP server: "missing_token", "malformed", "bad_signature",
+	// "unknown_kid", "expired", "not_yet_valid", "wrong_issuer",
+	// "wrong_audience", "insufficient_scope", "inactive" (introspection).
+	// On the authorization server: "invalid_client", "invalid_grant",
+	// "refresh_reuse" (a rotated refresh token presented again).
+	AuthFailures *prometheus.CounterVec
+
+	// JWKSRefreshes counts HTTP fetches of the authorization server's JWKS
+	// made by the MCP server, by outcome (OutcomeOK, OutcomeError). Counted
+	// by the transport from CountJWKSFetches, so periodic refreshes and
+	// unknown-kid refreshes are both seen.
+	JWKSRefreshes *prometheus.CounterVec
+
+	// AuditWrites counts audit records written.
+	AuditWrites prometheus.Counter
+
+	// AuditFailures counts audit records that could not be written (with
+	// audit.fail_closed the request was refused as well).
+	AuditFailures prometheus.Counter
+}
+
+// DurationBuckets are the latency histogram's upper bounds in seconds: from
+// 50 µs (a cached-token MCP call on loopback) to 2.5 s (a slow RSA-signing
+// /token under overload). Prometheus' default buckets start at 5 ms, which
+// would put every request of these servers in the first bucket.
+var DurationBuckets = []float64{
+	0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+	0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
+}
+
+// New creates the series under namespace (NamespaceAuthServer or
+// NamespaceMCPServer) in a fresh registry, with the Go runtime and process
+// collectors (process_resident_memory_bytes and friends) beside them.
+func New(namespace string) *Metrics {
+	m := &Metrics{
+		Registry: prometheus.NewRegistry(),
+		HTTPRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "http_requests_total",
+			Help: "HTTP requests served, by route pattern, method and status code.",
+		}, []string{"route", "method", "code"}),
+		HTTPDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: namespace, Name: "http_request_duration_seconds",
+			Help:    "Time to serve an HTTP request, by route pattern and method.",
+			Buckets: DurationBuckets,
+		}, []string{"route", "method"}),
+		TokensIssued: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "tokens_issued_total",
+			Help: "Access tokens issued, by grant type.",
+		}, []string{"grant_type"}),
+		AuthFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "auth_failures_total",
+			Help: "Rejected authentication attempts, by reason.",
+		}, []string{"reason"}),
+		JWKSRefreshes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "jwks_refreshes_total",
+			Help: "HTTP fetches of the authorization server's JWKS, by outcome.",
+		}, []string{"outcome"}),
+		AuditWrites: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: namespace, Name: "audit_writes_total",
+			Help: "Audit records written.",
+		}),
+		AuditFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: namespace, Name: "audit_failures_total",
+			Help: "Audit records that could not be written.",
+		}),
+	}
+	m.Registry.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		m.HTTPRequests, m.HTTPDuration, m.TokensIssued, m.AuthFailures,
+		m.JWKSRefreshes, m.AuditWrites, m.AuditFailures,
+	)
+	return m
+}
+
+// Handler serves the registry in the Prometheus text format, for
+// GET /metrics. The series hold no secrets (label values are fixed by the
+// code), so the endpoint needs no authentication on a loopback deployment.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{
+		Registry: m.Registry, // also counts failed scrapes
+		// At most this many concurrent scrapes; more get 503 instead of
+		// piling up work on a loaded server.
+		MaxRequestsInFlight: 4,
+	})
+}
