@@ -1,0 +1,205 @@
+"""The client binary, headless, against the two running servers: demo, login, tools, call,
+token, status, refresh after a short access-token lifetime, logout."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+import harness
+
+CLIENT_TIMEOUT = 60  # seconds per client run
+
+
+class ClientRunner:
+    """Runs bin/http-oauth2-client headless with its own working dir, HOME and token file."""
+
+    def __init__(self, workdir: Path, mcp_url: str, token_file: Path):
+        self.workdir = workdir
+        self.mcp_url = mcp_url
+        self.token_file = token_file
+        self.binary = harness.ensure_binary(harness.CLIENT_BINARY)
+
+    def run(self, *args: str, json_out: bool = False, server: str | None = None, token_file: Path | None = None,
+            user: str = "alice", timeout: float = CLIENT_TIMEOUT, extra_flags=()) -> subprocess.CompletedProcess:
+        cmd = [
+            str(self.binary),
+            "--mode", "headless",
+            "--server", server or self.mcp_url,
+            "--token-file", str(token_file or self.token_file),
+            "--login-hint", user,
+            "--timeout", "10s",
+            *extra_flags,
+        ]
+        if json_out:
+            cmd.append("--json")
+        cmd.extend(args)
+        env = harness.child_env({"HOME": str(self.workdir), "XDG_CACHE_HOME": str(self.workdir / "cache"),
+                                 "XDG_CONFIG_HOME": str(self.workdir / "config"), "BROWSER": "true"})
+        return subprocess.run(cmd, cwd=self.workdir, env=env, capture_output=True, text=True, timeout=timeout,
+                              stdin=subprocess.DEVNULL)
+
+    def ok(self, *args: str, **kw) -> subprocess.CompletedProcess:
+        proc = self.run(*args, **kw)
+        assert proc.returncode == 0, (
+            f"client {' '.join(args)} exited {proc.returncode}\nstdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-3000:]}"
+        )
+        return proc
+
+    def ok_json(self, *args: str, **kw):
+        proc = self.ok(*args, json_out=True, **kw)
+        try:
+            return json.loads(proc.stdout)
+        except ValueError as exc:
+            raise AssertionError(f"--json output of {args} is not JSON: {exc}\n{proc.stdout[:2000]}")
+
+    def cache(self, token_file: Path | None = None):
+        path = token_file or self.token_file
+        if not path.exists():
+            return None
+        return json.loads(path.read_text())
+
+
+@pytest.fixture(scope="module", autouse=True)
+def clean_auth_server(auth_server):
+    if auth_server.control.enabled:
+        auth_server.control.reset()
+    yield
+    if auth_server.control.enabled:
+        auth_server.control.reset()  # lifetimes back to normal for the next module
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory, mcp_server) -> ClientRunner:
+    workdir = tmp_path_factory.mktemp("client")
+    try:
+        return ClientRunner(workdir, mcp_server.mcp_url, workdir / "tokens" / "tokens.json")
+    except RuntimeError as exc:
+        pytest.fail(f"client binary unavailable: {exc}", pytrace=False)
+
+
+def cached_tokens(cache) -> list[dict]:
+    """The token records in a cache file (by shape, not by key)."""
+    found = []
+    for entry in harness.find_values(cache or {}, "token"):
+        if isinstance(entry, dict) and entry.get("access_token"):
+            found.append(entry)
+    return found
+
+
+def test_demo(client, mcp_server, tmp_path):
+    token_file = tmp_path / "demo-tokens.json"
+    proc = client.ok("demo", token_file=token_file)
+    out = proc.stdout.lower()
+    for step in ("discover", "regist", "initialize", "whoami", "alice", "refresh"):
+        assert step in out, f"demo output does not show {step!r}:\n{proc.stdout[-3000:]}"
+    assert "tools" in out and ("resource" in out or "readme" in out)
+    # secrets masked: neither the cached access nor refresh token is printed in full
+    for record in cached_tokens(client.cache(token_file)):
+        assert record["access_token"] not in proc.stdout + proc.stderr
+        if record.get("refresh_token"):
+            assert record["refresh_token"] not in proc.stdout + proc.stderr
+
+
+def test_login_caches_tokens(client, auth_server, control):
+    before = control.grant_count("authorization_code")
+    client.ok("login")
+    assert control.grant_count("authorization_code") == before + 1
+    mode = stat.S_IMODE(os.stat(client.token_file).st_mode)
+    assert mode & 0o077 == 0, f"token cache is readable by others: {oct(mode)}"
+    records = cached_tokens(client.cache())
+    assert len(records) == 1 and records[0].get("refresh_token")
+
+
+def test_tools(client, control):
+    before = control.grant_count("authorization_code")
+    data = client.ok_json("tools")
+    names = set(harness.find_values(data, "name"))
+    assert {"whoami", "echo", "calculate", "add_note", "list_notes"} <= names, data
+    assert control.grant_count("authorization_code") == before, "cached token not reused"
+
+
+def test_call_whoami_json(client):
+    data = client.ok_json("call", "whoami")
+    text = json.dumps(data)
+    assert "alice@example.com" in text, data
+
+
+def test_call_echo_with_arg(client):
+    proc = client.ok("call", "echo", "--arg", "message=hello-from-pytest")
+    assert "hello-from-pytest" in proc.stdout
+
+
+def test_call_calculate_typed_args(client):
+    data = client.ok_json("call", "calculate", "--arg", "operation=multiply", "--arg", "a=6", "--arg", "b=7")
+    assert "42" in json.dumps(data), data
+
+
+def test_call_with_json_arguments(client):
+    proc = client.ok("call", "echo", "--json", '{"message":"json-args-ok"}')
+    assert "json-args-ok" in proc.stdout
+
+
+def test_token_prints_a_usable_access_token(client, auth_server, mcp_server):
+    proc = client.ok("token")
+    token = proc.stdout.strip().splitlines()[-1].strip()
+    claims = harness.verify_jwt(auth_server, token, audience=mcp_server.mcp_url)
+    assert claims["sub"] == "alice"
+    session = mcp_server.session(token)
+    try:
+        assert session.request("tools/list")["tools"]
+    finally:
+        session.close()
+
+
+def test_status(client):
+    data = client.ok_json("status")
+    text = json.dumps(data)
+    assert "alice" in text and client.mcp_url in text, data
+
+
+def test_refresh_after_short_lifetime(client, auth_server, control):
+    client.ok("logout")
+    control.lifetimes(access_token_ttl="2s")
+    client.ok("login")
+    [record] = cached_tokens(client.cache())
+    old_refresh = record["refresh_token"]
+    exp = harness.unverified_claims(record["access_token"])["exp"]
+    assert exp - time.time() <= 3, "the short lifetime was not applied"
+    wait = exp - time.time() + 0.5
+    if wait > 0:
+        time.sleep(min(wait, 3.0))  # bounded: the token must be expired on the client's clock
+    before = control.grant_count("refresh_token")
+    data = client.ok_json("call", "whoami")
+    assert "alice@example.com" in json.dumps(data)
+    assert control.grant_count("refresh_token") == before + 1, "exactly one refresh should reach /token"
+    [record] = cached_tokens(client.cache())
+    assert record["refresh_token"] != old_refresh, "rotated refresh token not saved"
+    control.lifetimes(access_token_ttl="1h")
+
+
+def test_logout_revokes_and_forgets(client, auth_server):
+    [record] = cached_tokens(client.cache())
+    refresh_token = record["refresh_token"]
+    assert auth_server.is_active(refresh_token)
+    client.ok("logout")
+    assert not auth_server.is_active(refresh_token), "logout did not revoke the refresh token"
+    assert cached_tokens(client.cache()) == [], "logout left the token in the cache"
+    proc = client.run("status")
+    assert refresh_token not in proc.stdout
+
+
+def test_unreachable_server_is_one_clear_line(client, tmp_path):
+    port = harness.free_port()
+    proc = client.run("tools", server=f"http://127.0.0.1:{port}/mcp", token_file=tmp_path / "t.json",
+                      extra_flags=("--timeout", "2s"), timeout=30)
+    assert proc.returncode == 1, proc
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert lines and lines[-1].startswith("error: "), proc.stderr[-1000:]
+    assert "panic" not in proc.stderr and "goroutine" not in proc.stderr

@@ -1,0 +1,367 @@
+"""The protected MCP server with the authorization server: resource metadata (RFC 9728), bearer
+challenges (RFC 6750), audience binding (RFC 8707), MCP over Streamable HTTP with each tool,
+resources and prompts, scope step-up, per-user isolation, session binding and the audit log."""
+
+from __future__ import annotations
+
+import json
+import secrets
+
+import pytest
+
+import harness
+from harness import MCPError, tool_data, tool_text, www_authenticate_params
+
+EXPECTED_TOOLS = {"whoami", "echo", "calculate", "add_note", "list_notes"}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def clean_auth_server(auth_server):
+    """Start this module from the configured state (an earlier module may have shortened
+    lifetimes)."""
+    if auth_server.control.enabled:
+        auth_server.control.reset()
+
+
+@pytest.fixture(scope="module")
+def tokens(auth_server, mcp_server, token_log):
+    """Access tokens for the MCP resource: alice and bob with read+write, a read-only one for
+    alice, and a service token with mcp:audit (client_credentials)."""
+    res = mcp_server.mcp_url
+    out = {
+        "alice": auth_server.login(scope="mcp:read mcp:write", resource=res, user="alice")["access_token"],
+        "bob": auth_server.login(scope="mcp:read mcp:write", resource=res, user="bob")["access_token"],
+        "alice_read": auth_server.login(scope="mcp:read", resource=res, user="alice")["access_token"],
+    }
+    resp = auth_server.client_credentials(scope="mcp:read mcp:audit", resource=res)
+    assert resp.status_code == 200, resp.text
+    out["audit"] = resp.json()["access_token"]
+    token_log.add(*out.values())
+    return out
+
+
+@pytest.fixture(scope="module")
+def alice(mcp_server, tokens):
+    session = mcp_server.session(tokens["alice"])
+    yield session
+    session.close()
+
+
+def challenge(resp):
+    header = resp.headers.get("WWW-Authenticate", "")
+    assert header, f"no WWW-Authenticate on {resp.status_code}"
+    params = www_authenticate_params(header)
+    assert params[""].lower() == "bearer", header
+    return params
+
+
+def initialize_raw(mcp_server, headers=None, params=None, token=None):
+    client = mcp_server.client(token)
+    payload = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {"protocolVersion": harness.PROTOCOL_VERSION, "capabilities": {},
+                   "clientInfo": {"name": "pytest", "version": "1"}},
+    }
+    return client.post(payload, headers=headers, params=params)
+
+
+def audit_records(mcp_server, token, **filters):
+    resp = mcp_server.http.get("/audit-logs", params=filters, headers={"Authorization": f"Bearer {token}"})
+    assert resp.status_code == 200, f"/audit-logs: {resp.status_code} {resp.text[:300]}"
+    body = resp.json()
+    if isinstance(body, dict):
+        lists = [v for v in body.values() if isinstance(v, list)]
+        assert len(lists) == 1, f"cannot find the record list in {list(body)}"
+        body = lists[0]
+    assert isinstance(body, list)
+    return body
+
+
+# ------------------------------------------------------------------------------------------------
+# health and resource metadata
+
+
+def test_health_and_readiness(mcp_server):
+    assert mcp_server.http.get("/healthz").status_code == 200
+    assert mcp_server.http.get("/readyz").status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/.well-known/oauth-protected-resource", "/.well-known/oauth-protected-resource/mcp"])
+def test_protected_resource_metadata(mcp_server, auth_server, path):
+    resp = mcp_server.http.get(path)
+    assert resp.status_code == 200, resp.text
+    assert resp.headers["Content-Type"].startswith("application/json")
+    meta = resp.json()
+    assert meta["resource"] == mcp_server.mcp_url
+    assert meta["authorization_servers"] == [auth_server.issuer]
+    scopes = set(meta["scopes_supported"])
+    assert {"mcp:read", "mcp:write"} <= scopes
+    assert "offline_access" not in scopes  # MCP 2026-07-28
+    assert meta["bearer_methods_supported"] == ["header"]
+    assert meta.get("resource_name")
+
+
+# ------------------------------------------------------------------------------------------------
+# challenges
+
+
+def test_no_token_gets_401_with_resource_metadata(mcp_server):
+    resp = initialize_raw(mcp_server)
+    assert resp.status_code == 401
+    params = challenge(resp)
+    assert "error" not in params, "RFC 6750 §3.1: no error code when no credentials were sent"
+    meta_url = params["resource_metadata"]
+    assert meta_url.startswith(mcp_server.base_url + "/.well-known/oauth-protected-resource")
+    meta = harness.requests.get(meta_url, timeout=harness.HTTP_TIMEOUT).json()
+    assert meta["resource"] == mcp_server.mcp_url
+
+
+@pytest.mark.parametrize("bad", ["garbage", "a.b.c", "eyJhbGciOiJub25lIn0.eyJzdWIiOiJhbGljZSJ9."],
+                         ids=["garbage", "three-dots", "alg-none"])
+def test_bad_token_gets_invalid_token(mcp_server, bad):
+    resp = initialize_raw(mcp_server, token=bad)
+    assert resp.status_code == 401
+    params = challenge(resp)
+    assert params.get("error") == "invalid_token"
+    assert params.get("resource_metadata")
+
+
+def test_token_in_query_string_refused(mcp_server, tokens):
+    resp = initialize_raw(mcp_server, params={"access_token": tokens["alice"]})
+    assert resp.status_code == 401
+    challenge(resp)
+
+
+def test_token_for_another_audience_refused(mcp_server, auth_server, token_log):
+    other = auth_server.login(scope="mcp:read", resource="http://127.0.0.1:9/other-mcp")["access_token"]
+    no_resource = auth_server.login(scope="mcp:read")["access_token"]  # aud = client id
+    token_log.add(other, no_resource)
+    for token in (other, no_resource):
+        resp = initialize_raw(mcp_server, token=token)
+        assert resp.status_code == 401, resp.text
+        assert challenge(resp).get("error") == "invalid_token"
+
+
+def test_token_without_mcp_read_gets_403(mcp_server, auth_server, token_log):
+    token = auth_server.login(scope="openid email", resource=mcp_server.mcp_url)["access_token"]
+    token_log.add(token)
+    resp = initialize_raw(mcp_server, token=token)
+    assert resp.status_code == 403, resp.text
+    params = challenge(resp)
+    assert params.get("error") == "insufficient_scope"
+    assert "mcp:read" in params.get("scope", "").split()
+
+
+def test_foreign_origin_refused(mcp_server, tokens):
+    """DNS-rebinding protection (MCP transport spec): a non-loopback Origin is refused."""
+    resp = initialize_raw(mcp_server, token=tokens["alice"], headers={"Origin": "http://evil.example.com"})
+    assert resp.status_code == 403, resp.text
+
+
+# ------------------------------------------------------------------------------------------------
+# MCP
+
+
+def test_initialize_and_tools_list(mcp_server, tokens):
+    client = mcp_server.client(tokens["alice"])
+    result = client.initialize()
+    try:
+        assert result["protocolVersion"] in ("2025-11-25", "2025-06-18")
+        assert result["serverInfo"]["name"]
+        assert "tools" in result["capabilities"]
+        assert client.session_id, "stateful server must issue Mcp-Session-Id"
+        tools = {t["name"]: t for t in client.request("tools/list")["tools"]}
+        assert EXPECTED_TOOLS <= set(tools)
+        for tool in tools.values():
+            assert tool["inputSchema"]["type"] == "object"
+        assert client.request("ping") == {}
+    finally:
+        client.close()
+
+
+def test_whoami_shows_the_user(alice):
+    result = alice.call_tool("whoami")
+    assert not result.get("isError"), result
+    text = json.dumps(tool_data(result)) + tool_text(result)
+    assert "alice" in text and "alice@example.com" in text
+    assert harness.PUBLIC_CLIENT in text
+    assert "mcp:write" in text
+
+
+def test_whoami_for_bob(mcp_server, tokens):
+    bob = mcp_server.session(tokens["bob"])
+    try:
+        text = json.dumps(tool_data(bob.call_tool("whoami"))) + tool_text(bob.call_tool("whoami"))
+        assert "bob@example.com" in text and "alice" not in text
+    finally:
+        bob.close()
+
+
+def test_echo(alice):
+    message = "hello " + secrets.token_hex(4)
+    result = alice.call_tool("echo", {"message": message})
+    assert not result.get("isError"), result
+    assert message in tool_text(result)
+
+
+def test_calculate(alice):
+    result = alice.call_tool("calculate", {"operation": "multiply", "a": 6, "b": 7})
+    assert not result.get("isError"), result
+    assert "42" in json.dumps(result.get("structuredContent")) + tool_text(result)
+    assert result.get("structuredContent") is not None, "calculate has structured output"
+
+
+def test_calculate_division_by_zero(alice):
+    try:
+        result = alice.call_tool("calculate", {"operation": "divide", "a": 1, "b": 0})
+    except MCPError as exc:  # a JSON-RPC error is acceptable too
+        assert "zero" in json.dumps(exc.body).lower()
+        return
+    assert result.get("isError") is True, result
+    assert "zero" in tool_text(result).lower()
+
+
+def test_unknown_tool(alice):
+    try:
+        result = alice.call_tool("no_such_tool", {})
+    except MCPError as exc:
+        assert exc.body is not None, f"expected a JSON-RPC error, got {exc}"
+        return
+    assert result.get("isError") is True, result
+
+
+def test_add_note_needs_write_scope(mcp_server, tokens):
+    reader = mcp_server.session(tokens["alice_read"])
+    try:
+        assert reader.request("tools/list")["tools"]  # mcp:read is enough to list
+        resp = reader.send("tools/call", {"name": "add_note", "arguments": {"text": "nope"}})
+        assert resp.status_code == 403, resp.text
+        params = challenge(resp)
+        assert params.get("error") == "insufficient_scope"
+        assert set(params.get("scope", "").split()) == {"mcp:read", "mcp:write"}
+        assert params.get("resource_metadata")
+        # a read-scoped tool still works on the same session
+        assert not reader.call_tool("list_notes").get("isError")
+    finally:
+        reader.close()
+
+
+def test_notes_are_per_user(mcp_server, tokens, alice):
+    bob = mcp_server.session(tokens["bob"])
+    try:
+        alice_note = "alice-note-" + secrets.token_hex(4)
+        bob_note = "bob-note-" + secrets.token_hex(4)
+        assert not alice.call_tool("add_note", {"text": alice_note}).get("isError")
+        assert not bob.call_tool("add_note", {"text": bob_note}).get("isError")
+        alice_list = json.dumps(tool_data(alice.call_tool("list_notes"))) + tool_text(alice.call_tool("list_notes"))
+        bob_list = json.dumps(tool_data(bob.call_tool("list_notes"))) + tool_text(bob.call_tool("list_notes"))
+        assert alice_note in alice_list and bob_note not in alice_list
+        assert bob_note in bob_list and alice_note not in bob_list
+    finally:
+        bob.close()
+
+
+def test_resources_list_and_read(alice):
+    resources = {r["uri"]: r for r in alice.request("resources/list")["resources"]}
+    assert {"file://demo/readme.txt", "data://demo/config.json"} <= set(resources)
+    readme = alice.request("resources/read", {"uri": "file://demo/readme.txt"})["contents"]
+    assert readme and readme[0]["uri"] == "file://demo/readme.txt" and readme[0].get("text")
+    config = alice.request("resources/read", {"uri": "data://demo/config.json"})["contents"]
+    json.loads(config[0]["text"])
+    with pytest.raises(MCPError):
+        alice.request("resources/read", {"uri": "file://demo/../../etc/passwd"})
+
+
+def test_prompts_list(alice):
+    prompts = alice.request("prompts/list")["prompts"]
+    assert prompts and all(p.get("name") for p in prompts)
+
+
+def test_session_bound_to_user(mcp_server, tokens, alice):
+    """A session id created for alice cannot be used with bob's token."""
+    hijacker = mcp_server.client(tokens["bob"])
+    hijacker.session_id = alice.session_id
+    resp = hijacker.send("tools/call", {"name": "whoami", "arguments": {}})
+    assert resp.status_code in (403, 404), f"{resp.status_code}: {resp.text[:300]}"
+    assert "alice@example.com" not in resp.text
+
+
+def test_session_needs_token_on_every_request(mcp_server, alice):
+    anonymous = mcp_server.client(None)
+    anonymous.session_id = alice.session_id
+    resp = anonymous.send("tools/list")
+    assert resp.status_code == 401
+
+
+# ------------------------------------------------------------------------------------------------
+# audit
+
+
+def test_audit_logs_need_audit_scope(mcp_server, tokens):
+    assert mcp_server.http.get("/audit-logs").status_code == 401
+    resp = mcp_server.http.get("/audit-logs", headers={"Authorization": f"Bearer {tokens['alice']}"})
+    assert resp.status_code == 403
+    params = challenge(resp)
+    assert params.get("error") == "insufficient_scope" and "mcp:audit" in params.get("scope", "")
+    audit_records(mcp_server, tokens["audit"], limit=1)
+
+
+def test_audit_records_the_calls(mcp_server, tokens, alice):
+    marker = "audit-" + secrets.token_hex(4)
+    alice.call_tool("echo", {"message": marker})
+    alice.call_tool("whoami")
+    reader = mcp_server.session(tokens["alice_read"])
+    try:
+        reader.send("tools/call", {"name": "add_note", "arguments": {"text": "denied"}})
+    finally:
+        reader.close()
+    initialize_raw(mcp_server, token="garbage")  # refused, still audited
+
+    records = audit_records(mcp_server, tokens["audit"], user="alice", method="tools/call", limit=1000)
+    assert records, "no audit records for alice's tools/call"
+    for r in records:
+        assert r["subject"] == "alice" and r["method"] == "tools/call"
+    by_tool = {}
+    for r in records:
+        by_tool.setdefault((r.get("tool"), r["outcome"]), r)
+    whoami = by_tool.get(("whoami", "allowed"))
+    assert whoami, f"no allowed whoami record in {records[-5:]}"
+    assert whoami["email"] == "alice@example.com"
+    assert whoami["client_id"] == harness.PUBLIC_CLIENT
+    assert whoami["jti"] and whoami["session_id"] == alice.session_id
+    assert ("echo", "allowed") in by_tool
+    denied = by_tool.get(("add_note", "denied"))
+    assert denied, "the insufficient_scope refusal was not audited"
+    assert denied["status"] == 403
+
+    denied_all = audit_records(mcp_server, tokens["audit"], outcome="denied", limit=1000)
+    assert any(r.get("status") == 401 for r in denied_all), "refused unauthenticated requests are not audited"
+    limited = audit_records(mcp_server, tokens["audit"], user="alice", limit=1)
+    assert len(limited) == 1
+
+
+def test_audit_file_has_records_and_no_tokens(mcp_server, tokens, alice, token_log):
+    if mcp_server.audit_file is None:
+        pytest.skip("audit file location unknown for an external MCP server (set MCP_AUDIT_FILE)")
+    alice.call_tool("whoami")
+    text = mcp_server.audit_file.read_text()
+    lines = [json.loads(line) for line in text.splitlines() if line.strip()]
+    assert any(r.get("subject") == "alice" and r.get("tool") == "whoami" for r in lines)
+    for token in token_log.tokens:
+        assert token not in text, "a token reached the audit file"
+        assert token.split(".")[-1] not in text, "a token signature reached the audit file"
+
+
+def test_key_rotation_picked_up(mcp_server, auth_server, control, token_log):
+    """A token signed with a freshly rotated key (unknown kid) is accepted after the MCP
+    server refreshes the JWKS."""
+    control.rotate_key()
+    token = auth_server.login(scope="mcp:read", resource=mcp_server.mcp_url, user="bob")["access_token"]
+    token_log.add(token)
+    session = mcp_server.session(token)
+    try:
+        assert "bob" in tool_text(session.call_tool("whoami")) + json.dumps(tool_data(session.call_tool("whoami")))
+    finally:
+        session.close()
