@@ -1,0 +1,7 @@
+//go:build !unix
+
+package client
+
+// lockFile is a no-op where flock is not available: the in-process mutex
+// still serialises writers of one process.
+func lockFile(string) (func(), error) { return func() {}, nil }
