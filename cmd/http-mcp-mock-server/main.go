@@ -1,0 +1,116 @@
+// Command http-mcp-mock-server is the OAuth2-protected MCP server: MCP over
+// Streamable HTTP at /mcp that accepts only bearer tokens from its
+// authorization server. See docs/INTERFACES.md for its configuration.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/mcp-oauth2/mcp-oauth2-mock/pkg/config"
+	"github.com/mcp-oauth2/mcp-oauth2-mock/pkg/mcpserver"
+)
+
+const defaultConfigFile = "config/mcp_server_config.toml"
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintf(os.Stderr, "error: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	cfg, file, err := loadConfig(args)
+	if err != nil {
+		return err
+	}
+	logger := newLogger(cfg.Log)
+	srv, err := mcpserver.New(cfg, mcpserver.Options{Logger: logger})
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	srv.Start(ctx)
+
+	ln, err := net.Listen("tcp", cfg.Server.Listen)
+	if err != nil {
+		return fmt.Errorf("server.listen %s: %w", cfg.Server.Listen, err)
+	}
+	httpServer := &http.Server{
+		Handler:           srv.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+	}
+	logger.Info("http-mcp-mock-server listening", "addr", ln.Addr().String(), "resource", cfg.Server.Resource,
+		"issuer", cfg.Auth.Issuer, "auth_enabled", cfg.Auth.Enabled, "auth_mode", cfg.Auth.Mode, "config", file)
+	errc := make(chan error, 1)
+	go func() { errc <- httpServer.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := httpServer.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+// loadConfig reads defaults, the TOML file, MCP_* environment variables and
+// flags named like the dotted keys.
+func loadConfig(args []string) (mcpserver.Config, string, error) {
+	file, required := config.FileFromArgs(args, defaultConfigFile)
+	flags := pflag.NewFlagSet("http-mcp-mock-server", pflag.ContinueOnError)
+	flags.String("config", defaultConfigFile, "TOML configuration file")
+	flags.String("server.listen", "", "listen address, e.g. 127.0.0.1:3003")
+	flags.String("server.resource", "", "this server's resource URL (the accepted token audience)")
+	flags.Bool("server.stateless", false, "stateless Streamable HTTP")
+	flags.String("auth.issuer", "", "authorization server issuer URL")
+	flags.String("auth.mode", "", "jwt or introspection")
+	flags.Bool("auth.enabled", true, "false only for protocol tests and benchmarks (loopback only)")
+	flags.String("audit.file", "", "JSONL audit log file")
+	flags.String("log.level", "", "debug, info, warn or error")
+	if err := flags.Parse(args); err != nil {
+		return mcpserver.Config{}, "", err
+	}
+	var cfg mcpserver.Config
+	err := config.Load(config.Options{
+		EnvPrefix: "MCP", File: file, Required: required, Defaults: mcpserver.Defaults(), Flags: flags,
+	}, &cfg)
+	if err != nil {
+		return cfg, file, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, file, fmt.Errorf("config: %w", err)
+	}
+	return cfg, file, nil
+}
+
+func newLogger(c mcpserver.LogConfig) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(strings.ToUpper(c.Level)))
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+}

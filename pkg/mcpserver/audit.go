@@ -1,0 +1,205 @@
+package mcpserver
+
+// This file is the audit log with user attribution: one JSON line per MCP
+// request, refused ones included, appended to audit.file before the
+// response is sent and synced per audit.sync. It never contains a token:
+// only the token's jti and the claims that identify the caller. The most
+// recent records are also kept in a bounded ring for GET /audit-logs.
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Outcomes of an audited request.
+const (
+	OutcomeAllowed = "allowed" // passed authorization; the SDK answered
+	OutcomeDenied  = "denied"  // refused by authentication or authorization
+	OutcomeError   = "error"   // failed for another reason (bad request, unavailable)
+)
+
+// AuditRecord is one line of the audit log.
+type AuditRecord struct {
+	Time       time.Time `json:"time"`
+	RequestID  string    `json:"request_id"`
+	Subject    string    `json:"subject,omitempty"`
+	Email      string    `json:"email,omitempty"`
+	ClientID   string    `json:"client_id,omitempty"`
+	JTI        string    `json:"jti,omitempty"`
+	SessionID  string    `json:"session_id,omitempty"`
+	HTTPMethod string    `json:"http_method"`
+	Path       string    `json:"path"`
+	Method     string    `json:"method,omitempty"`
+	Tool       string    `json:"tool,omitempty"`
+	Resource   string    `json:"resource,omitempty"`
+	Outcome    string    `json:"outcome"`
+	Status     int       `json:"status"`
+	Error      string    `json:"error,omitempty"`
+	DurationMS float64   `json:"duration_ms"`
+	RemoteAddr string    `json:"remote_addr"`
+}
+
+// syncPolicy says when appended records are flushed to disk.
+type syncPolicy struct {
+	always   bool
+	interval time.Duration // 0 with always false: never
+}
+
+func parseSyncPolicy(s string) (syncPolicy, error) {
+	switch s {
+	case "always":
+		return syncPolicy{always: true}, nil
+	case "never":
+		return syncPolicy{}, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return syncPolicy{}, fmt.Errorf("%q is not always, never or a positive duration", s)
+	}
+	return syncPolicy{interval: d}, nil
+}
+
+// auditRingSize bounds the records kept in memory for queries.
+const auditRingSize = 10000
+
+// auditLog appends records to a file and keeps the latest in a ring.
+type auditLog struct {
+	mu       sync.Mutex
+	file     *os.File
+	policy   syncPolicy
+	lastSync time.Time
+	clock    func() time.Time
+	ring     []AuditRecord
+	next     int
+	full     bool
+	failed   error // last write error, for /readyz
+}
+
+// openAuditLog opens (creating 0600, and its directory 0700) the JSONL file.
+func openAuditLog(path, sync string, clock func() time.Time) (*auditLog, error) {
+	policy, err := parseSyncPolicy(sync)
+	if err != nil {
+		return nil, fmt.Errorf("audit.sync: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("create audit directory for %s: %w", path, err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open audit file %s: %w", path, err)
+	}
+	return &auditLog{file: f, policy: policy, clock: clock, lastSync: clock(), ring: make([]AuditRecord, auditRingSize)}, nil
+}
+
+// Write appends one record. An error means the record is not durably in the
+// file; the caller decides whether to fail closed.
+func (a *auditLog) Write(rec AuditRecord) error {
+	line, err := json.Marshal(rec)
+	if err != nil {
+		return fmt.Errorf("encode audit record: %w", err)
+	}
+	line = append(line, '\n')
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.remember(rec)
+	if a.file == nil {
+		a.failed = errors.New("audit log closed")
+		return a.failed
+	}
+	if _, err := a.file.Write(line); err != nil {
+		a.failed = fmt.Errorf("append audit record: %w", err)
+		return a.failed
+	}
+	if err := a.maybeSync(); err != nil {
+		a.failed = err
+		return err
+	}
+	a.failed = nil
+	return nil
+}
+
+func (a *auditLog) maybeSync() error {
+	now := a.clock()
+	if a.policy.always || (a.policy.interval > 0 && now.Sub(a.lastSync) >= a.policy.interval) {
+		a.lastSync = now
+		if err := a.file.Sync(); err != nil {
+			return fmt.Errorf("sync audit file: %w", err)
+		}
+	}
+	return nil
+}
+
+func (a *auditLog) remember(rec AuditRecord) {
+	a.ring[a.next] = rec
+	a.next = (a.next + 1) % len(a.ring)
+	if a.next == 0 {
+		a.full = true
+	}
+}
+
+// Healthy reports the last write error, if any.
+func (a *auditLog) Healthy() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.failed
+}
+
+// auditQuery filters records for GET /audit-logs.
+type auditQuery struct {
+	User    string // subject or email
+	Method  string
+	Outcome string
+	Since   time.Time
+	Limit   int
+}
+
+// Query returns the newest records matching q, newest first.
+func (a *auditLog) Query(q auditQuery) []AuditRecord {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	n := a.next
+	if a.full {
+		n = len(a.ring)
+	}
+	out := []AuditRecord{}
+	for i := 0; i < n && len(out) < q.Limit; i++ {
+		idx := (a.next - 1 - i + len(a.ring)) % len(a.ring)
+		if rec := a.ring[idx]; q.matches(&rec) {
+			out = append(out, rec)
+		}
+	}
+	return out
+}
+
+func (q *auditQuery) matches(r *AuditRecord) bool {
+	if q.User != "" && r.Subject != q.User && r.Email != q.User {
+		return false
+	}
+	if q.Method != "" && !slices.Contains(strings.Split(r.Method, ","), q.Method) {
+		return false
+	}
+	if q.Outcome != "" && r.Outcome != q.Outcome {
+		return false
+	}
+	return q.Since.IsZero() || !r.Time.Before(q.Since)
+}
+
+// Close syncs and closes the file.
+func (a *auditLog) Close() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.file == nil {
+		return nil
+	}
+	syncErr := a.file.Sync()
+	closeErr := a.file.Close()
+	a.file = nil
+	return errors.Join(syncErr, closeErr)
+}

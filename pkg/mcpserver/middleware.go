@@ -1,0 +1,377 @@
+package mcpserver
+
+// This file is the resource server's request pipeline (RFC 6750 bearer
+// usage, RFC 9728 §5.1 challenges, MCP authorization "Access Token Usage"
+// and "Scope Challenge Handling"):
+//
+//   - tokens come only from the Authorization header (RFC 6750 §2.1); a
+//     token in the query string is refused (§2.3 is not supported);
+//   - no token: 401 with WWW-Authenticate: Bearer resource_metadata=...;
+//     a bad token: the same with error="invalid_token" (§3.1);
+//   - no keys loaded yet: 503 with Retry-After;
+//   - a token without auth.required_scope, or a tools/call without every
+//     scope of its tool: 403 error="insufficient_scope" with scope= listing
+//     every scope the operation needs, so a client can step up;
+//   - the verified caller reaches the SDK as auth.TokenInfo with UserID set
+//     to the token's subject, which binds stateful sessions to that user.
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/auth"
+)
+
+type ctxKey int
+
+const stateKey ctxKey = iota
+
+// requestState is what the pipeline learns about one request, for the
+// audit record and for later stages.
+type requestState struct {
+	id        string
+	start     time.Time // monotonic, for the duration
+	identity  *Identity
+	tokenInfo *auth.TokenInfo
+	rpc       *rpcSummary
+	outcome   string // set when a stage refuses the request
+	reason    string
+}
+
+func stateFrom(ctx context.Context) *requestState {
+	st, _ := ctx.Value(stateKey).(*requestState)
+	return st
+}
+
+func newRequestID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
+	return hex.EncodeToString(b[:])
+}
+
+// auditMiddleware gives each request its state and writes its audit record
+// at the moment the response starts, so the record is on disk before the
+// client sees any answer.
+func (s *Server) auditMiddleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		st := &requestState{id: newRequestID(), start: time.Now()}
+		w.Header().Set("X-Request-Id", st.id)
+		aw := &auditWriter{ResponseWriter: w, s: s, r: r, st: st}
+		next.ServeHTTP(aw, r.WithContext(context.WithValue(r.Context(), stateKey, st)))
+		if !aw.recorded {
+			aw.WriteHeader(http.StatusOK)
+		}
+	})
+}
+
+// auditWriter records the audit entry on the first WriteHeader, Write or
+// Flush. If the record cannot be written and audit.fail_closed is set, the
+// response is replaced by a 500 before anything reached the client.
+type auditWriter struct {
+	http.ResponseWriter
+	s        *Server
+	r        *http.Request
+	st       *requestState
+	recorded bool
+	blocked  bool
+}
+
+func (w *auditWriter) WriteHeader(code int) {
+	if w.blocked {
+		return
+	}
+	if !w.recorded {
+		w.recorded = true
+		if err := w.s.recordAudit(w.r, w.st, code, w.Header()); err != nil && w.s.cfg.Audit.FailClosed {
+			w.blocked = true
+			w.s.logger.Error("audit record not written; refusing request (audit.fail_closed)", "request_id", w.st.id, "error", err)
+			writeJSONRPCError(w.ResponseWriter, http.StatusInternalServerError, -32603, "audit log unavailable")
+			return
+		}
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *auditWriter) Write(b []byte) (int, error) {
+	if !w.recorded {
+		w.WriteHeader(http.StatusOK)
+	}
+	if w.blocked {
+		return 0, errors.New("response suppressed: audit log unavailable")
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Flush lets SSE streams through; it is found before Unwrap by
+// http.ResponseController.
+func (w *auditWriter) Flush() {
+	if !w.recorded {
+		w.WriteHeader(http.StatusOK)
+	}
+	if w.blocked {
+		return
+	}
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Unwrap exposes the underlying writer to http.ResponseController (for
+// deadlines); the record is already written by then.
+func (w *auditWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// recordAudit builds and writes the audit record of one request.
+func (s *Server) recordAudit(r *http.Request, st *requestState, status int, respHeader http.Header) error {
+	rec := AuditRecord{
+		Time: s.clock().UTC(), RequestID: st.id, HTTPMethod: r.Method, Path: r.URL.Path,
+		Status: status, Error: st.reason, RemoteAddr: r.RemoteAddr,
+		DurationMS: float64(time.Since(st.start).Microseconds()) / 1000,
+		SessionID:  r.Header.Get("Mcp-Session-Id"),
+	}
+	if rec.SessionID == "" {
+		rec.SessionID = respHeader.Get("Mcp-Session-Id")
+	}
+	if id := st.identity; id != nil {
+		rec.Subject, rec.Email, rec.ClientID, rec.JTI = id.Subject, id.Email, id.ClientID, id.JTI
+	}
+	if st.rpc != nil {
+		rec.Method = st.rpc.methods()
+		rec.Tool, rec.Resource = st.rpc.targets()
+	} else if r.URL.Path != "/mcp" {
+		rec.Method = r.Method + " " + r.URL.Path
+	}
+	rec.Outcome = st.outcome
+	if rec.Outcome == "" {
+		switch {
+		case status < 400:
+			rec.Outcome = OutcomeAllowed
+		case status == http.StatusUnauthorized || status == http.StatusForbidden:
+			rec.Outcome = OutcomeDenied
+		default:
+			rec.Outcome = OutcomeError
+		}
+	}
+	return s.audit.Write(rec)
+}
+
+// peekBody reads a POST body (bounded by server.max_body_bytes), notes what
+// JSON-RPC messages it holds, and restores it for the SDK.
+func (s *Server) peekBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || r.Body == nil {
+			next.ServeHTTP(w, r)
+			return
+		}
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.Server.MaxBodyBytes))
+		_ = r.Body.Close()
+		if err != nil {
+			st := stateFrom(r.Context())
+			var mbe *http.MaxBytesError
+			if errors.As(err, &mbe) {
+				st.outcome, st.reason = OutcomeError, "request body too large"
+				writeJSONRPCError(w, http.StatusRequestEntityTooLarge, -32600, fmt.Sprintf("request body exceeds %d bytes", mbe.Limit))
+				return
+			}
+			st.outcome, st.reason = OutcomeError, "read request body"
+			writeJSONRPCError(w, http.StatusBadRequest, -32700, "could not read request body")
+			return
+		}
+		if summary, err := inspectJSONRPC(body); err == nil {
+			stateFrom(r.Context()).rpc = summary
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		next.ServeHTTP(w, r)
+	})
+}
+
+// bearerToken extracts the access token. found is false when the request
+// carries none at all; a malformed Authorization header is a token that
+// fails verification.
+func (s *Server) bearerToken(r *http.Request) (token string, found bool) {
+	values := r.Header.Values("Authorization")
+	if len(values) == 0 && s.cfg.Auth.AcceptSessionTokenHeader {
+		if t := strings.TrimSpace(r.Header.Get("X-Session-Token")); t != "" {
+			return t, true
+		}
+	}
+	if len(values) == 0 {
+		return "", false
+	}
+	fields := strings.Fields(values[0])
+	if len(values) > 1 || len(fields) != 2 || !strings.EqualFold(fields[0], "Bearer") {
+		if len(fields) > 0 && !strings.EqualFold(fields[0], "Bearer") && len(values) == 1 {
+			return "", false // another scheme: no bearer token was sent (RFC 6750 §3.1)
+		}
+		return "", true
+	}
+	return fields[1], true
+}
+
+// authenticate verifies the caller's token, or answers the request and
+// returns nil.
+func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, challengeScopes []string) *Identity {
+	st := stateFrom(r.Context())
+	if r.URL.Query().Has("access_token") {
+		// RFC 6750 §2.3 (URI query parameter) is not supported: tokens in
+		// URLs end up in logs and Referer headers.
+		s.refuse(w, r, http.StatusBadRequest, "invalid_request", "access tokens are accepted only in the Authorization header", challengeScopes)
+		return nil
+	}
+	token, found := s.bearerToken(r)
+	if !found {
+		// RFC 6750 §3.1: no error code when the request has no credentials.
+		s.refuse(w, r, http.StatusUnauthorized, "", "no bearer token", challengeScopes)
+		return nil
+	}
+	if token == "" {
+		s.refuse(w, r, http.StatusUnauthorized, "invalid_token", "malformed Authorization header", challengeScopes)
+		return nil
+	}
+	id, err := s.verifier.Verify(r.Context(), token)
+	switch {
+	case errors.Is(err, ErrNotReady):
+		st.outcome, st.reason = OutcomeError, "authorization server keys not loaded"
+		w.Header().Set("Retry-After", "5")
+		writeOAuthError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "token verification is not ready yet")
+		return nil
+	case err != nil:
+		s.logger.Debug("token refused", "request_id", st.id, "reason", err)
+		s.refuse(w, r, http.StatusUnauthorized, "invalid_token", strings.TrimPrefix(err.Error(), ErrInvalidToken.Error()+": "), challengeScopes)
+		return nil
+	}
+	st.identity = id
+	return id
+}
+
+// refuse answers with an RFC 6750 error and its WWW-Authenticate challenge.
+func (s *Server) refuse(w http.ResponseWriter, r *http.Request, status int, code, description string, scopes []string) {
+	st := stateFrom(r.Context())
+	st.reason = description
+	if code != "" {
+		st.reason = code + ": " + description
+	}
+	if status == http.StatusUnauthorized || status == http.StatusForbidden || code != "" {
+		w.Header().Set("WWW-Authenticate", s.challenge(code, description, scopes))
+	}
+	writeOAuthError(w, status, code, description)
+}
+
+// challenge builds a Bearer challenge (RFC 6750 §3) carrying this server's
+// resource metadata URL (RFC 9728 §5.1).
+func (s *Server) challenge(code, description string, scopes []string) string {
+	var parts []string
+	if code != "" {
+		parts = append(parts, fmt.Sprintf("error=%q", code))
+		if description != "" {
+			parts = append(parts, fmt.Sprintf("error_description=%q", quoteSafe(description)))
+		}
+	}
+	if len(scopes) > 0 {
+		parts = append(parts, fmt.Sprintf("scope=%q", strings.Join(scopes, " ")))
+	}
+	parts = append(parts, fmt.Sprintf("resource_metadata=%q", s.resourceMetadataURL))
+	return "Bearer " + strings.Join(parts, ", ")
+}
+
+// quoteSafe keeps a description within RFC 6750's error_description
+// charset (%x20-21 / %x23-5B / %x5D-7E).
+func quoteSafe(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r > 0x7e || r == '"' || r == '\\' {
+			return ' '
+		}
+		return r
+	}, s)
+}
+
+// requireMCPAccess protects /mcp: a valid token with auth.required_scope,
+// and for tools/call every scope of the tool called.
+func (s *Server) requireMCPAccess(next http.Handler) http.Handler {
+	base := []string{s.cfg.Auth.RequiredScope}
+	bearer := auth.RequireBearerToken(func(ctx context.Context, _ string, _ *http.Request) (*auth.TokenInfo, error) {
+		// The token was verified below; this hands the result to the SDK,
+		// which keeps TokenInfo in the context only through this middleware.
+		if st := stateFrom(ctx); st != nil && st.tokenInfo != nil {
+			return st.tokenInfo, nil
+		}
+		return nil, auth.ErrInvalidToken
+	}, &auth.RequireBearerTokenOptions{
+		ResourceMetadataURL: s.resourceMetadataURL, AllowMissingExpiration: true, ClockSkew: s.cfg.Auth.Leeway,
+	})(next)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := s.authenticate(w, r, base)
+		if id == nil {
+			return
+		}
+		st := stateFrom(r.Context())
+		if missing := missingScopes(id.Scopes, base); len(missing) > 0 {
+			s.refuse(w, r, http.StatusForbidden, "insufficient_scope", "token lacks "+strings.Join(missing, " "), base)
+			return
+		}
+		if st.rpc != nil {
+			need := base
+			for _, tool := range st.rpc.toolsCalled() {
+				need = unionScopes(need, s.scopes.forTool(tool))
+			}
+			if missing := missingScopes(id.Scopes, need); len(missing) > 0 {
+				s.refuse(w, r, http.StatusForbidden, "insufficient_scope", "this call needs "+strings.Join(missing, " "), need)
+				return
+			}
+		}
+		st.tokenInfo = tokenInfoFor(id)
+		if r.Header.Get("Authorization") == "" {
+			// Accepted from X-Session-Token: present it to the SDK's
+			// middleware the standard way.
+			r = r.Clone(r.Context())
+			token, _ := s.bearerToken(r)
+			r.Header.Set("Authorization", "Bearer "+token)
+		}
+		bearer.ServeHTTP(w, r)
+	})
+}
+
+// tokenInfoFor converts an Identity to the SDK's TokenInfo. UserID is what
+// the SDK binds sessions to: a session created by one subject answers 403 to
+// any other.
+func tokenInfoFor(id *Identity) *auth.TokenInfo {
+	return &auth.TokenInfo{
+		Scopes: id.Scopes, Expiration: id.ExpiresAt, UserID: id.Subject,
+		Extra: map[string]any{identityExtraKey: id},
+	}
+}
+
+const identityExtraKey = "identity"
+
+// writeOAuthError writes an RFC 6749 §5.2-style JSON error body.
+func writeOAuthError(w http.ResponseWriter, status int, code, description string) {
+	body := map[string]string{}
+	if code != "" {
+		body["error"] = code
+	}
+	if description != "" {
+		body["error_description"] = description
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(body)
+}
+
+// writeJSONRPCError writes a JSON-RPC error response with a null id.
+func writeJSONRPCError(w http.ResponseWriter, status, code int, message string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]any{
+		"jsonrpc": "2.0", "id": nil,
+		"error": map[string]any{"code": code, "message": message},
+	})
+}

@@ -1,0 +1,237 @@
+package mcpserver
+
+import (
+	"crypto/x509"
+	"encoding/pem"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/google/uuid"
+	"github.com/modelcontextprotocol/go-sdk/oauthex"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+const allScopes = "mcp:read mcp:write mcp:audit"
+
+func TestValidTokenPasses(t *testing.T) {
+	env := newTestEnv(t, nil)
+	res := env.post(initializeBody, bearer(env.token("alice", "mcp:read")))
+	assert.Equal(t, http.StatusOK, res.StatusCode, readBody(t, res))
+	assert.NotEmpty(t, res.Header.Get("Mcp-Session-Id"))
+}
+
+func TestES256TokenPasses(t *testing.T) {
+	iss := newTestIssuer(t)
+	iss.addECKey()
+	env := newTestEnvWithIssuer(t, iss, nil, true)
+	res := env.post(initializeBody, bearer(env.token("alice", "mcp:read")))
+	assert.Equal(t, http.StatusOK, res.StatusCode, readBody(t, res))
+}
+
+// challengeParams parses the WWW-Authenticate Bearer challenge.
+func challengeParams(t *testing.T, res *http.Response) map[string]string {
+	t.Helper()
+	chs, err := oauthex.ParseWWWAuthenticate(res.Header.Values("WWW-Authenticate"))
+	require.NoError(t, err)
+	require.Len(t, chs, 1)
+	assert.Equal(t, "bearer", chs[0].Scheme)
+	return chs[0].Params
+}
+
+func TestMissingTokenChallenge(t *testing.T) {
+	env := newTestEnv(t, nil)
+	for _, headers := range []map[string]string{nil, {"Authorization": "Basic YWxpY2U6c2VjcmV0"}} {
+		res := env.post(initializeBody, headers)
+		require.Equal(t, http.StatusUnauthorized, res.StatusCode)
+		p := challengeParams(t, res)
+		assert.Equal(t, "http://localhost:3003/.well-known/oauth-protected-resource/mcp", p["resource_metadata"])
+		assert.NotContains(t, p, "error", "no error code when no token was sent (RFC 6750 §3.1)")
+	}
+}
+
+func TestRefusedTokens(t *testing.T) {
+	env := newTestEnv(t, nil)
+	iss := env.iss
+	now := env.clock.Now()
+	key := iss.current()
+	valid := func() jwt.MapClaims { return iss.claims("alice", testResource, "mcp:read", now) }
+	with := func(mod func(jwt.MapClaims)) string {
+		c := valid()
+		mod(c)
+		return iss.sign(key, c)
+	}
+	otherKey := &testIssuer{t: t}
+	otherKey.addRSAKey()
+	unknownKid := otherKey.current()
+
+	pubDER, err := x509.MarshalPKIXPublicKey(key.pub)
+	require.NoError(t, err)
+	pubPEM := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER})
+	hs := jwt.NewWithClaims(jwt.SigningMethodHS256, valid())
+	hs.Header["kid"] = key.kid
+	hsToken, err := hs.SignedString(pubPEM)
+	require.NoError(t, err)
+	none := jwt.NewWithClaims(jwt.SigningMethodNone, valid())
+	none.Header["kid"] = key.kid
+	noneToken, err := none.SignedString(jwt.UnsafeAllowNoneSignatureType)
+	require.NoError(t, err)
+	good := iss.sign(key, valid())
+	parts := strings.Split(good, ".")
+	sig := []byte(parts[2])
+	sig[10] ^= 1
+	if sig[10] == '.' || sig[10] == '=' {
+		sig[10] = 'A'
+	}
+	tampered := parts[0] + "." + parts[1] + "." + string(sig)
+	noKid := jwt.NewWithClaims(jwt.SigningMethodRS256, valid())
+	noKidToken, err := noKid.SignedString(key.priv)
+	require.NoError(t, err)
+
+	cases := map[string]string{
+		"malformed":         "not-a-jwt",
+		"garbage segments":  "a.b.c",
+		"expired":           with(func(c jwt.MapClaims) { c["exp"] = now.Add(-2 * time.Minute).Unix() }),
+		"not yet valid":     with(func(c jwt.MapClaims) { c["nbf"] = now.Add(5 * time.Minute).Unix() }),
+		"issued in future":  with(func(c jwt.MapClaims) { c["iat"] = now.Add(5 * time.Minute).Unix() }),
+		"wrong issuer":      with(func(c jwt.MapClaims) { c["iss"] = "http://evil.example" }),
+		"issuer with slash": with(func(c jwt.MapClaims) { c["iss"] = iss.URL() + "/" }),
+		"wrong audience":    with(func(c jwt.MapClaims) { c["aud"] = "http://localhost:9999/mcp" }),
+		"audience list without us": with(func(c jwt.MapClaims) {
+			c["aud"] = []string{"http://a.example", "http://b.example"}
+		}),
+		"missing exp":       with(func(c jwt.MapClaims) { delete(c, "exp") }),
+		"missing iss":       with(func(c jwt.MapClaims) { delete(c, "iss") }),
+		"missing aud":       with(func(c jwt.MapClaims) { delete(c, "aud") }),
+		"missing sub":       with(func(c jwt.MapClaims) { delete(c, "sub") }),
+		"alg none":          noneToken,
+		"HS256 with pubkey": hsToken,
+		"unknown kid":       iss.sign(unknownKid, valid()),
+		"tampered":          tampered,
+		"no kid":            noKidToken,
+		"jku ignored": func() string {
+			tok := jwt.NewWithClaims(jwt.SigningMethodRS256, valid())
+			tok.Header["kid"] = uuid.NewString()
+			tok.Header["jku"] = "http://127.0.0.1:1/jwks"
+			s, err := tok.SignedString(unknownKid.priv)
+			require.NoError(t, err)
+			return s
+		}(),
+	}
+	for name, token := range cases {
+		t.Run(name, func(t *testing.T) {
+			res := env.post(initializeBody, bearer(token))
+			require.Equal(t, http.StatusUnauthorized, res.StatusCode, readBody(t, res))
+			p := challengeParams(t, res)
+			assert.Equal(t, "invalid_token", p["error"])
+			assert.Equal(t, env.srv.resourceMetadataURL, p["resource_metadata"])
+		})
+	}
+	t.Run("aud list containing us passes", func(t *testing.T) {
+		tok := with(func(c jwt.MapClaims) { c["aud"] = []string{"http://other.example", testResource} })
+		res := env.post(initializeBody, bearer(tok))
+		assert.Equal(t, http.StatusOK, res.StatusCode)
+	})
+	t.Run("within leeway passes", func(t *testing.T) {
+		tok := with(func(c jwt.MapClaims) { c["exp"] = now.Add(-10 * time.Second).Unix() })
+		res := env.post(initializeBody, bearer(tok))
+		assert.Equal(t, http.StatusOK, res.StatusCode)
+	})
+}
+
+func TestExpiryFollowsInjectedClock(t *testing.T) {
+	env := newTestEnv(t, nil)
+	tok := env.token("alice", "mcp:read")
+	require.Equal(t, http.StatusOK, env.post(initializeBody, bearer(tok)).StatusCode)
+	env.clock.Advance(time.Hour + time.Minute) // past exp + leeway; the cache must not keep it alive
+	res := env.post(initializeBody, bearer(tok))
+	require.Equal(t, http.StatusUnauthorized, res.StatusCode)
+	assert.Equal(t, "invalid_token", challengeParams(t, res)["error"])
+}
+
+func TestMalformedAuthorizationHeaders(t *testing.T) {
+	env := newTestEnv(t, nil)
+	for _, h := range []string{"Bearer", "Bearer a b", "Bearer  "} {
+		res := env.post(initializeBody, map[string]string{"Authorization": h})
+		require.Equal(t, http.StatusUnauthorized, res.StatusCode, h)
+		if strings.TrimSpace(h) != "Bearer" {
+			assert.Equal(t, "invalid_token", challengeParams(t, res)["error"], h)
+		}
+	}
+}
+
+func TestTokenInQueryStringRefused(t *testing.T) {
+	env := newTestEnv(t, nil)
+	tok := env.token("alice", "mcp:read")
+	res := env.do(http.MethodPost, env.mcpURL()+"?access_token="+tok, initializeBody, nil)
+	require.Equal(t, http.StatusBadRequest, res.StatusCode)
+	assert.Equal(t, "invalid_request", challengeParams(t, res)["error"])
+	// Even with a valid header, a token in the URL is refused.
+	res = env.do(http.MethodPost, env.mcpURL()+"?access_token="+tok, initializeBody, bearer(tok))
+	require.Equal(t, http.StatusBadRequest, res.StatusCode)
+}
+
+func TestInsufficientScope(t *testing.T) {
+	env := newTestEnv(t, nil)
+	readOnly := env.token("alice", "mcp:read")
+	call := func(tool string) string {
+		return `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"` + tool + `","arguments":{"text":"x"}}}`
+	}
+	res := env.post(call("add_note"), bearer(readOnly))
+	require.Equal(t, http.StatusForbidden, res.StatusCode)
+	p := challengeParams(t, res)
+	assert.Equal(t, "insufficient_scope", p["error"])
+	assert.Equal(t, "mcp:read mcp:write", p["scope"], "scope lists every scope the call needs")
+	assert.Equal(t, env.srv.resourceMetadataURL, p["resource_metadata"])
+
+	// Batches: one tools/call in the batch needing write is enough to refuse.
+	batch := "[" + call("echo") + "," + call("add_note") + "]"
+	res = env.post(batch, bearer(readOnly))
+	require.Equal(t, http.StatusForbidden, res.StatusCode)
+	assert.Equal(t, "mcp:read mcp:write", challengeParams(t, res)["scope"])
+
+	// Case-variant keys cannot smuggle a call past the check.
+	smuggle := `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo","Name":"add_note","arguments":{"text":"x"}}}`
+	res = env.post(smuggle, bearer(readOnly))
+	require.Equal(t, http.StatusForbidden, res.StatusCode)
+
+	// A token without the base scope cannot connect at all.
+	res = env.post(initializeBody, bearer(env.token("alice", "profile")))
+	require.Equal(t, http.StatusForbidden, res.StatusCode)
+	p = challengeParams(t, res)
+	assert.Equal(t, "insufficient_scope", p["error"])
+	assert.Equal(t, "mcp:read", p["scope"])
+}
+
+func TestConfiguredToolScopes(t *testing.T) {
+	env := newTestEnv(t, func(c *Config) {
+		c.Tools = map[string]ToolConfig{"echo": {Scopes: []string{"mcp:write"}}}
+	})
+	res := env.post(`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo","arguments":{"message":"x"}}}`,
+		bearer(env.token("alice", "mcp:read")))
+	require.Equal(t, http.StatusForbidden, res.StatusCode)
+	assert.Equal(t, "mcp:read mcp:write", challengeParams(t, res)["scope"])
+}
+
+func TestSessionTokenHeader(t *testing.T) {
+	off := newTestEnv(t, nil)
+	res := off.post(initializeBody, map[string]string{"X-Session-Token": off.token("alice", "mcp:read")})
+	require.Equal(t, http.StatusUnauthorized, res.StatusCode, "off by default")
+
+	on := newTestEnv(t, func(c *Config) { c.Auth.AcceptSessionTokenHeader = true })
+	res = on.post(initializeBody, map[string]string{"X-Session-Token": on.token("alice", "mcp:read")})
+	require.Equal(t, http.StatusOK, res.StatusCode, readBody(t, res))
+	res = on.post(initializeBody, map[string]string{"X-Session-Token": "garbage"})
+	require.Equal(t, http.StatusUnauthorized, res.StatusCode)
+	assert.Equal(t, "invalid_token", challengeParams(t, res)["error"])
+}
+
+func TestBodyLimit(t *testing.T) {
+	env := newTestEnv(t, func(c *Config) { c.Server.MaxBodyBytes = 1024 })
+	big := `{"jsonrpc":"2.0","id":1,"method":"ping","params":{"pad":"` + strings.Repeat("a", 2048) + `"}}`
+	res := env.post(big, bearer(env.token("alice", "mcp:read")))
+	assert.Equal(t, http.StatusRequestEntityTooLarge, res.StatusCode)
+}

@@ -1,0 +1,93 @@
+package mcpserver
+
+// This file is a small bounded cache of verified tokens, so that a client
+// sending the same token on every request pays for the signature check once.
+// Entries are keyed by the SHA-256 of the token (the token itself is never
+// stored), expire after a short TTL and are never trusted past the token's
+// exp.
+
+import (
+	"crypto/sha256"
+	"sync"
+	"time"
+)
+
+const (
+	verifiedCacheSize = 4096
+	verifiedCacheTTL  = 30 * time.Second
+)
+
+type verifiedEntry struct {
+	id      *Identity
+	expires time.Time
+}
+
+// verifiedCache maps sha256(token) to the verified Identity.
+type verifiedCache struct {
+	mu      sync.Mutex
+	max     int
+	ttl     time.Duration
+	clock   func() time.Time
+	entries map[[sha256.Size]byte]verifiedEntry
+}
+
+func newVerifiedCache(max int, ttl time.Duration, clock func() time.Time) *verifiedCache {
+	return &verifiedCache{max: max, ttl: ttl, clock: clock, entries: map[[sha256.Size]byte]verifiedEntry{}}
+}
+
+func (c *verifiedCache) get(token string) (*Identity, bool) {
+	if c == nil || c.max <= 0 {
+		return nil, false
+	}
+	key := sha256.Sum256([]byte(token))
+	now := c.clock()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.entries[key]
+	if !ok {
+		return nil, false
+	}
+	if !now.Before(e.expires) {
+		delete(c.entries, key)
+		return nil, false
+	}
+	return e.id, true
+}
+
+// put remembers id until the earlier of the TTL and the token's exp.
+func (c *verifiedCache) put(token string, id *Identity) {
+	if c == nil || c.max <= 0 {
+		return
+	}
+	now := c.clock()
+	expires := now.Add(c.ttl)
+	if id.ExpiresAt.Before(expires) {
+		expires = id.ExpiresAt
+	}
+	if !now.Before(expires) {
+		return
+	}
+	key := sha256.Sum256([]byte(token))
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.entries) >= c.max {
+		c.evict(now)
+	}
+	c.entries[key] = verifiedEntry{id: id, expires: expires}
+}
+
+// evict drops expired entries, and if none were, an arbitrary one, so the
+// map never grows past max.
+func (c *verifiedCache) evict(now time.Time) {
+	for k, e := range c.entries {
+		if !now.Before(e.expires) {
+			delete(c.entries, k)
+		}
+	}
+	for k := range c.entries {
+		if len(c.entries) < c.max {
+			return
+		}
+		delete(c.entries, k)
+	}
+}

@@ -1,0 +1,308 @@
+package mcpserver
+
+// This file verifies JWT access tokens as a resource server must (RFC 9068
+// profile, RFC 7519 §7.2, RFC 8707 audience, MCP authorization "Token
+// Handling"): signature against the authorization server's JWKS (RFC 7517),
+// found through its metadata's jwks_uri (RFC 8414) unless configured, with
+// an algorithm allowlist, exact issuer, this server's resource as audience,
+// and exp/nbf/iat with a small leeway.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/MicahParks/jwkset"
+	"github.com/MicahParks/keyfunc/v3"
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/modelcontextprotocol/go-sdk/oauthex"
+	"golang.org/x/time/rate"
+)
+
+// Identity is what a verified access token says about its caller. It never
+// holds the token itself.
+type Identity struct {
+	Subject   string    `json:"sub"`
+	Email     string    `json:"email,omitempty"`
+	Name      string    `json:"name,omitempty"`
+	ClientID  string    `json:"client_id,omitempty"`
+	JTI       string    `json:"jti,omitempty"`
+	Issuer    string    `json:"iss"`
+	Audience  []string  `json:"aud"`
+	Scopes    []string  `json:"scopes"`
+	ExpiresAt time.Time `json:"exp"`
+}
+
+// ErrNotReady means the verifier has not yet loaded what it needs (the JWKS,
+// or the introspection endpoint): the caller should answer 503.
+var ErrNotReady = errors.New("authorization server keys not loaded yet")
+
+// ErrInvalidToken wraps every reason a token is refused (RFC 6750 §3.1
+// invalid_token).
+var ErrInvalidToken = errors.New("invalid token")
+
+// tokenVerifier turns a bearer token into the caller's Identity.
+type tokenVerifier interface {
+	// Verify returns the Identity, or an error wrapping ErrInvalidToken or
+	// ErrNotReady.
+	Verify(ctx context.Context, token string) (*Identity, error)
+	// Ready reports whether Verify can succeed at all.
+	Ready() bool
+	// Start begins background loading and returns at once.
+	Start(ctx context.Context)
+}
+
+// accessClaims are the claims of this project's access tokens.
+type accessClaims struct {
+	jwt.RegisteredClaims
+	Scope    string `json:"scope"`
+	ClientID string `json:"client_id"`
+	Email    string `json:"email"`
+	Name     string `json:"name"`
+}
+
+// jwtVerifier verifies JWT access tokens locally against a cached JWKS.
+type jwtVerifier struct {
+	cfg      AuthConfig
+	resource string
+	clock    func() time.Time
+	client   *http.Client
+	logger   *slog.Logger
+	parser   *jwt.Parser
+	cache    *verifiedCache
+
+	keys atomic.Pointer[keyfunc.Keyfunc]
+	// retryMin and retryMax bound the backoff while the authorization server
+	// is unreachable at start.
+	retryMin, retryMax time.Duration
+	// fetchTimeout bounds every metadata and JWKS request.
+	fetchTimeout time.Duration
+}
+
+func newJWTVerifier(cfg AuthConfig, resource string, clock func() time.Time, client *http.Client, logger *slog.Logger) *jwtVerifier {
+	parser := jwt.NewParser(
+		// The allowlist is checked before any key is looked up, so "none"
+		// and HS256 (which would use the public key bytes as an HMAC secret)
+		// never reach signature verification.
+		jwt.WithValidMethods(cfg.Algorithms),
+		jwt.WithIssuer(cfg.Issuer),
+		// RFC 8707: the token must name this resource, so a token issued for
+		// another server cannot be replayed here (no token passthrough).
+		jwt.WithAudience(resource),
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
+		jwt.WithLeeway(cfg.Leeway),
+		jwt.WithTimeFunc(clock),
+	)
+	return &jwtVerifier{
+		cfg: cfg, resource: resource, clock: clock, client: client, logger: logger,
+		parser: parser, cache: newVerifiedCache(verifiedCacheSize, verifiedCacheTTL, clock),
+		retryMin: time.Second, retryMax: 30 * time.Second, fetchTimeout: 5 * time.Second,
+	}
+}
+
+// Ready reports whether the JWKS has been loaded once.
+func (v *jwtVerifier) Ready() bool { return v.keys.Load() != nil }
+
+// Start loads the JWKS in the background, retrying with backoff while the
+// authorization server is down, so the server can start before it.
+func (v *jwtVerifier) Start(ctx context.Context) {
+	go v.loadLoop(ctx)
+}
+
+func (v *jwtVerifier) loadLoop(ctx context.Context) {
+	delay := v.retryMin
+	for {
+		err := v.load(ctx)
+		if err == nil {
+			v.logger.Info("jwks loaded; token verification ready")
+			return
+		}
+		v.logger.Warn("authorization server keys not available yet; retrying", "error", err, "retry_in", delay)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(delay):
+		}
+		delay = min(delay*2, v.retryMax)
+	}
+}
+
+// load discovers the JWKS URL and fetches it once. On success it installs a
+// keyfunc whose storage refreshes on auth.jwks_refresh_interval and, for an
+// unknown kid, at most once per auth.unknown_kid_rate_limit. A failed
+// refresh keeps the cached keys, so an outage later does not stop
+// verification.
+func (v *jwtVerifier) load(ctx context.Context) error {
+	jwksURL, err := v.jwksURL(ctx)
+	if err != nil {
+		return err
+	}
+	storageCtx, cancel := context.WithCancel(ctx)
+	storage, err := jwkset.NewStorageFromHTTP(jwksURL, jwkset.HTTPClientStorageOptions{
+		Client:          v.client,
+		Ctx:             storageCtx,
+		HTTPTimeout:     v.fetchTimeout,
+		RefreshInterval: v.cfg.JWKSRefreshInterval,
+		RefreshErrorHandler: func(_ context.Context, err error) {
+			v.logger.Warn("jwks refresh failed; keeping cached keys", "url", jwksURL, "error", err)
+		},
+	})
+	if err != nil {
+		cancel() // stops the refresh goroutine of the failed attempt
+		return fmt.Errorf("fetch jwks %s: %w", jwksURL, err)
+	}
+	store, err := jwkset.NewHTTPClient(jwkset.HTTPClientOptions{
+		HTTPURLs: map[string]jwkset.Storage{jwksURL: storage},
+		// Bounded wait: when the limiter has no token, the request fails at
+		// once instead of queueing, so a flood of unknown kids neither
+		// floods the authorization server nor piles up goroutines.
+		RateLimitWaitMax:  v.fetchTimeout,
+		RefreshUnknownKID: rate.NewLimiter(rate.Every(v.cfg.UnknownKIDRateLimit), 1),
+	})
+	if err != nil {
+		cancel()
+		return fmt.Errorf("jwks storage: %w", err)
+	}
+	kf, err := keyfunc.New(keyfunc.Options{Ctx: storageCtx, Storage: store})
+	if err != nil {
+		cancel()
+		return fmt.Errorf("keyfunc: %w", err)
+	}
+	v.keys.Store(&kf)
+	context.AfterFunc(ctx, cancel)
+	return nil
+}
+
+// jwksURL is auth.jwks_url, or jwks_uri from the issuer's RFC 8414 metadata
+// (whose issuer must equal auth.issuer exactly, §3.3).
+func (v *jwtVerifier) jwksURL(ctx context.Context) (string, error) {
+	if v.cfg.JWKSURL != "" {
+		return v.cfg.JWKSURL, nil
+	}
+	meta, err := fetchAuthServerMeta(ctx, v.client, v.cfg.Issuer, v.fetchTimeout)
+	if err != nil {
+		return "", err
+	}
+	if meta.JWKSURI == "" {
+		return "", fmt.Errorf("authorization server metadata of %s has no jwks_uri", v.cfg.Issuer)
+	}
+	return meta.JWKSURI, nil
+}
+
+// fetchAuthServerMeta reads RFC 8414 metadata for issuer.
+func fetchAuthServerMeta(ctx context.Context, client *http.Client, issuer string, timeout time.Duration) (*oauthex.AuthServerMeta, error) {
+	metaURL, err := authServerMetadataURL(issuer)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	meta, err := oauthex.GetAuthServerMeta(ctx, metaURL, issuer, client)
+	if err != nil {
+		return nil, fmt.Errorf("authorization server metadata %s: %w", metaURL, err)
+	}
+	if meta == nil {
+		return nil, fmt.Errorf("authorization server metadata %s: not found", metaURL)
+	}
+	return meta, nil
+}
+
+// authServerMetadataURL builds the RFC 8414 §3.1 well-known URL: the
+// well-known segment goes between the host and the issuer's path.
+func authServerMetadataURL(issuer string) (string, error) {
+	u, err := url.Parse(issuer)
+	if err != nil {
+		return "", fmt.Errorf("parse issuer %q: %w", issuer, err)
+	}
+	u.Path = "/.well-known/oauth-authorization-server" + strings.TrimSuffix(u.Path, "/")
+	u.RawPath = ""
+	return u.String(), nil
+}
+
+// Verify checks the token and returns the caller's identity.
+func (v *jwtVerifier) Verify(ctx context.Context, token string) (*Identity, error) {
+	kf := v.keys.Load()
+	if kf == nil {
+		return nil, ErrNotReady
+	}
+	if id, ok := v.cache.get(token); ok {
+		return id, nil
+	}
+	var claims accessClaims
+	parsed, err := v.parser.ParseWithClaims(token, &claims, v.keyfunc(ctx, *kf))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s", ErrInvalidToken, describeJWTError(err))
+	}
+	if !parsed.Valid {
+		return nil, fmt.Errorf("%w: token not valid", ErrInvalidToken)
+	}
+	id, err := identityFromClaims(&claims)
+	if err != nil {
+		return nil, err
+	}
+	v.cache.put(token, id)
+	return id, nil
+}
+
+// keyfunc looks the verification key up by kid. Keys come only from the
+// configured JWKS: jku, x5u and embedded jwk headers are ignored, because
+// honouring them would let the token choose its own key.
+func (v *jwtVerifier) keyfunc(ctx context.Context, kf keyfunc.Keyfunc) jwt.Keyfunc {
+	lookup := kf.KeyfuncCtx(ctx)
+	return func(t *jwt.Token) (any, error) {
+		kid, ok := t.Header["kid"].(string)
+		if !ok || kid == "" {
+			return nil, errors.New("token header has no kid")
+		}
+		return lookup(t)
+	}
+}
+
+// identityFromClaims checks the claims the parser does not and builds the
+// Identity.
+func identityFromClaims(c *accessClaims) (*Identity, error) {
+	if c.Subject == "" {
+		return nil, fmt.Errorf("%w: token has no sub", ErrInvalidToken)
+	}
+	if c.ExpiresAt == nil {
+		return nil, fmt.Errorf("%w: token has no exp", ErrInvalidToken)
+	}
+	return &Identity{
+		Subject: c.Subject, Email: c.Email, Name: c.Name, ClientID: c.ClientID, JTI: c.ID,
+		Issuer: c.Issuer, Audience: c.Audience, Scopes: parseScope(c.Scope), ExpiresAt: c.ExpiresAt.Time,
+	}, nil
+}
+
+// describeJWTError turns a golang-jwt error into a short reason safe to show
+// in error_description: it names the failed check, never key material.
+func describeJWTError(err error) string {
+	switch {
+	case errors.Is(err, jwt.ErrTokenMalformed):
+		return "malformed token"
+	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
+		return "bad signature or disallowed algorithm"
+	case errors.Is(err, jwt.ErrTokenUnverifiable):
+		return "no usable verification key"
+	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
+		return "required claim missing"
+	case errors.Is(err, jwt.ErrTokenExpired):
+		return "token expired"
+	case errors.Is(err, jwt.ErrTokenNotValidYet):
+		return "token not valid yet"
+	case errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
+		return "token issued in the future"
+	case errors.Is(err, jwt.ErrTokenInvalidIssuer):
+		return "wrong issuer"
+	case errors.Is(err, jwt.ErrTokenInvalidAudience):
+		return "token not issued for this resource"
+	default:
+		return "token rejected"
+	}
+}

@@ -1,0 +1,124 @@
+package mcpserver
+
+import (
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestKeyRotationPickedUpWithoutRestart(t *testing.T) {
+	env := newTestEnv(t, nil)
+	old := env.token("alice", "mcp:read")
+	require.Equal(t, http.StatusOK, env.post(initializeBody, bearer(old)).StatusCode)
+
+	env.iss.addRSAKey() // rotation: new kid, old key kept in the JWKS
+	rotated := env.token("alice", "mcp:read")
+	res := env.post(initializeBody, bearer(rotated))
+	assert.Equal(t, http.StatusOK, res.StatusCode, "unknown kid triggers a JWKS refresh")
+	assert.Equal(t, http.StatusOK, env.post(initializeBody, bearer(env.iss.sign(env.iss.keys[0], env.iss.claims("bob", testResource, "mcp:read", env.clock.Now())))).StatusCode)
+}
+
+func TestJWKSOutageKeepsCachedKeys(t *testing.T) {
+	env := newTestEnv(t, func(c *Config) { c.Auth.JWKSRefreshInterval = time.Second })
+	env.iss.down.Store(true)
+	hits := env.iss.jwksHits.Load()
+	// Let at least one interval refresh fail against the outage.
+	require.Eventually(t, func() bool { return env.iss.jwksHits.Load() > hits }, 5*time.Second, 10*time.Millisecond)
+	for i := range 3 {
+		tok := env.token("alice", "mcp:read") // fresh tokens: not answered from the verified cache
+		res := env.post(initializeBody, bearer(tok))
+		assert.Equal(t, http.StatusOK, res.StatusCode, "request %d", i)
+	}
+	assert.NoError(t, env.srv.Ready())
+}
+
+func TestUnknownKidFloodIsRateLimited(t *testing.T) {
+	env := newTestEnv(t, func(c *Config) { c.Auth.UnknownKIDRateLimit = time.Hour })
+	start := env.iss.jwksHits.Load()
+	other := &testIssuer{t: t}
+	other.addRSAKey()
+	for range 50 {
+		k := *other.current()
+		k.kid = uuid.NewString()
+		tok := env.iss.sign(&k, env.iss.claims("mallory", testResource, "mcp:read", env.clock.Now()))
+		res := env.post(initializeBody, bearer(tok))
+		require.Equal(t, http.StatusUnauthorized, res.StatusCode)
+	}
+	fetches := env.iss.jwksHits.Load() - start
+	assert.LessOrEqual(t, fetches, int64(1), "50 unknown kids cost at most one JWKS fetch per rate-limit interval")
+}
+
+func TestStartsWhileAuthorizationServerDown(t *testing.T) {
+	iss := newTestIssuer(t)
+	iss.down.Store(true)
+	env := newTestEnvWithIssuer(t, iss, nil, false)
+
+	res := env.do(http.MethodGet, env.http.URL+"/readyz", "", nil)
+	assert.Equal(t, http.StatusServiceUnavailable, res.StatusCode)
+	res = env.do(http.MethodGet, env.http.URL+"/healthz", "", nil)
+	assert.Equal(t, http.StatusOK, res.StatusCode)
+	res = env.post(initializeBody, bearer(env.token("alice", "mcp:read")))
+	assert.Equal(t, http.StatusServiceUnavailable, res.StatusCode)
+	assert.NotEmpty(t, res.Header.Get("Retry-After"))
+	// Without a token the challenge needs no keys.
+	assert.Equal(t, http.StatusUnauthorized, env.post(initializeBody, nil).StatusCode)
+
+	iss.down.Store(false)
+	require.Eventually(t, func() bool { return env.srv.Ready() == nil }, 5*time.Second, 5*time.Millisecond)
+	res = env.do(http.MethodGet, env.http.URL+"/readyz", "", nil)
+	assert.Equal(t, http.StatusOK, res.StatusCode)
+	assert.Equal(t, http.StatusOK, env.post(initializeBody, bearer(env.token("alice", "mcp:read"))).StatusCode)
+}
+
+func TestConfiguredJWKSURL(t *testing.T) {
+	iss := newTestIssuer(t)
+	env := newTestEnvWithIssuer(t, iss, func(c *Config) { c.Auth.JWKSURL = iss.URL() + "/jwks" }, true)
+	assert.Equal(t, http.StatusOK, env.post(initializeBody, bearer(env.token("alice", "mcp:read"))).StatusCode)
+}
+
+func TestAlgorithmAllowlistFromConfig(t *testing.T) {
+	iss := newTestIssuer(t)
+	iss.addECKey()
+	env := newTestEnvWithIssuer(t, iss, func(c *Config) { c.Auth.Algorithms = []string{"RS256"} }, true)
+	res := env.post(initializeBody, bearer(env.token("alice", "mcp:read"))) // ES256
+	assert.Equal(t, http.StatusUnauthorized, res.StatusCode)
+}
+
+func TestVerifiedCacheBounded(t *testing.T) {
+	clock := newTestClock()
+	c := newVerifiedCache(3, time.Minute, clock.Now)
+	for i := range 10 {
+		c.put(uuid.NewString()+string(rune('a'+i)), &Identity{Subject: "s", ExpiresAt: clock.Now().Add(time.Hour)})
+	}
+	assert.LessOrEqual(t, len(c.entries), 3)
+	c.put("tok", &Identity{Subject: "s", ExpiresAt: clock.Now().Add(10 * time.Second)})
+	_, ok := c.get("tok")
+	assert.True(t, ok)
+	clock.Advance(11 * time.Second)
+	_, ok = c.get("tok")
+	assert.False(t, ok, "never trusted past exp")
+	for k := range c.entries {
+		assert.NotContains(t, string(k[:]), "tok", "keys are hashes")
+	}
+}
+
+func TestIdentityFromClaimsNeedsSubAndExp(t *testing.T) {
+	_, err := identityFromClaims(&accessClaims{})
+	assert.ErrorIs(t, err, ErrInvalidToken)
+	_, err = identityFromClaims(&accessClaims{RegisteredClaims: jwt.RegisteredClaims{Subject: "a"}})
+	assert.ErrorIs(t, err, ErrInvalidToken)
+}
+
+func TestAuthServerMetadataURL(t *testing.T) {
+	u, err := authServerMetadataURL("http://localhost:3002")
+	require.NoError(t, err)
+	assert.Equal(t, "http://localhost:3002/.well-known/oauth-authorization-server", u)
+	u, err = authServerMetadataURL("https://as.example/tenant1")
+	require.NoError(t, err)
+	assert.Equal(t, "https://as.example/.well-known/oauth-authorization-server/tenant1", u)
+}
