@@ -273,14 +273,15 @@ async function main(): Promise<void> {
   // Headless: this redirect URI is registered but never contacted.
   const provider = new ExampleProvider(listener?.url ?? 'http://127.0.0.1:3001/callback', listener?.wait);
   const client = new Client({ name: 'mcp-oauth-example.ts', version: '1.0.0' });
-  const connect = () => client.connect(new StreamableHTTPClientTransport(serverUrl, { authProvider: provider, fetch: loggingFetch }));
+  const newTransport = () => new StreamableHTTPClientTransport(serverUrl, { authProvider: provider, fetch: loggingFetch });
+  let transport = newTransport();
   try {
     try {
-      await connect(); // 401 → discovery, registration, authorization: the SDK's auth()
+      await client.connect(transport); // 401 → discovery, registration, authorization: the SDK's auth()
     } catch (err) {
       if (!(err instanceof UnauthorizedError) || !provider.authorizationCode) throw err;
       // The code came back: the SDK exchanges it for a token, then we connect again.
-      const transport = new StreamableHTTPClientTransport(serverUrl, { authProvider: provider, fetch: loggingFetch });
+      transport = newTransport();
       await transport.finishAuth(provider.authorizationCode);
       await client.connect(transport);
     }
@@ -295,6 +296,7 @@ async function main(): Promise<void> {
     const text = content.filter((c) => c.type === 'text').map((c) => c.text).join(' ');
     if (result.isError) throw new Error(`whoami failed: ${text}`);
     console.log(`   whoami: ${text}`);
+    await transport.terminateSession(); // DELETE: the server can forget the session now
     console.log('\nDone: discovered, registered, logged in with PKCE and called whoami.');
   } finally {
     await client.close().catch(() => {});
