@@ -100,15 +100,15 @@ func oauthErr(w http.ResponseWriter, status int, code string) {
 
 func (as *fakeAS) metadata(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, 200, map[string]any{
-		"issuer":                                as.URL(),
-		"authorization_endpoint":                as.URL() + "/authorize",
-		"token_endpoint":                        as.URL() + "/token",
-		"registration_endpoint":                 as.URL() + "/register",
-		"revocation_endpoint":                   as.URL() + "/revoke",
-		"response_types_supported":              []string{"code"},
-		"code_challenge_methods_supported":      as.methods,
-		"scopes_supported":                      []string{"mcp:read", "mcp:write", "offline_access"},
-		"token_endpoint_auth_methods_supported": []string{"none"},
+		"issuer":                                         as.URL(),
+		"authorization_endpoint":                         as.URL() + "/authorize",
+		"token_endpoint":                                 as.URL() + "/token",
+		"registration_endpoint":                          as.URL() + "/register",
+		"revocation_endpoint":                            as.URL() + "/revoke",
+		"response_types_supported":                       []string{"code"},
+		"code_challenge_methods_supported":               as.methods,
+		"scopes_supported":                               []string{"mcp:read", "mcp:write", "offline_access"},
+		"token_endpoint_auth_methods_supported":          []string{"none"},
 		"authorization_response_iss_parameter_supported": true,
 	})
 }
