@@ -1,0 +1,159 @@
+package authserver
+
+// This file maps errors to the wire, in one place: RFC 6749 §5.2 JSON error
+// responses for the token-style endpoints, RFC 6749 §4.1.2.1 error redirects
+// for /authorize (with iss, RFC 9207), and HTML error pages for the cases
+// where redirecting would be unsafe (unknown client or redirect URI).
+
+import (
+	"encoding/json"
+	"errors"
+	"html/template"
+	"net/http"
+	"net/url"
+)
+
+// OAuth error codes (RFC 6749 §4.1.2.1, §5.2; RFC 7591 §3.2.2; RFC 8707 §2;
+// RFC 6750 §3.1).
+const (
+	ErrInvalidRequest          = "invalid_request"
+	ErrInvalidClient           = "invalid_client"
+	ErrInvalidGrant            = "invalid_grant"
+	ErrUnauthorizedClient      = "unauthorized_client"
+	ErrUnsupportedGrantType    = "unsupported_grant_type"
+	ErrUnsupportedResponseType = "unsupported_response_type"
+	ErrInvalidScope            = "invalid_scope"
+	ErrAccessDenied            = "access_denied"
+	ErrServerError             = "server_error"
+	ErrInvalidTarget           = "invalid_target"
+	ErrInvalidRedirectURI      = "invalid_redirect_uri"
+	ErrInvalidClientMetadata   = "invalid_client_metadata"
+	ErrInvalidToken            = "invalid_token"
+	ErrUnsupportedTokenType    = "unsupported_token_type"
+	ErrTemporarilyUnavailable  = "temporarily_unavailable"
+)
+
+// oauthError is an error with its wire form. Handlers return it; the
+// writers below turn it into a response.
+type oauthError struct {
+	Code        string
+	Description string
+	Status      int
+	// basicAuth marks an invalid_client after HTTP Basic authentication,
+	// which RFC 6749 §5.2 answers with 401 and WWW-Authenticate: Basic.
+	basicAuth bool
+}
+
+func (e *oauthError) Error() string { return e.Code + ": " + e.Description }
+
+func newError(code, description string) *oauthError {
+	status := http.StatusBadRequest
+	switch code {
+	case ErrInvalidClient, ErrInvalidToken:
+		status = http.StatusUnauthorized
+	case ErrServerError:
+		status = http.StatusInternalServerError
+	case ErrTemporarilyUnavailable:
+		status = http.StatusServiceUnavailable
+	}
+	return &oauthError{Code: code, Description: description, Status: status}
+}
+
+func errInvalidRequest(desc string) *oauthError { return newError(ErrInvalidRequest, desc) }
+
+// asOAuthError converts any error into an oauthError; unexpected errors
+// become server_error without detail so internals never leak.
+func asOAuthError(err error) *oauthError {
+	var oe *oauthError
+	if errors.As(err, &oe) {
+		return oe
+	}
+	return newError(ErrServerError, "internal error")
+}
+
+// writeJSON writes v as JSON with the given status.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// writeNoStoreJSON writes a response that carries credentials: RFC 6749
+// §5.1 forbids caching it.
+func writeNoStoreJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Pragma", "no-cache")
+	writeJSON(w, status, v)
+}
+
+type errorBody struct {
+	Error            string `json:"error"`
+	ErrorDescription string `json:"error_description,omitempty"`
+}
+
+// writeError writes err as an RFC 6749 §5.2 JSON error, logging the
+// unexpected ones.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	oe := asOAuthError(err)
+	if oe.Code == ErrServerError {
+		s.log.ErrorContext(r.Context(), "request failed", "path", r.URL.Path, "err", err)
+	}
+	if oe.basicAuth {
+		w.Header().Set("WWW-Authenticate", `Basic realm="`+s.issuer+`", charset="UTF-8"`)
+	}
+	writeNoStoreJSON(w, oe.Status, errorBody{Error: oe.Code, ErrorDescription: oe.Description})
+}
+
+// redirectError sends an authorization error back to a redirect URI that is
+// already known to be registered (RFC 6749 §4.1.2.1), with state and iss
+// (RFC 9207 §2: iss is in error responses too).
+func (s *Server) redirectError(w http.ResponseWriter, r *http.Request, redirectURI, state string, err error) {
+	oe := asOAuthError(err)
+	if oe.Code == ErrServerError {
+		s.log.ErrorContext(r.Context(), "authorization failed", "err", err)
+	}
+	q := url.Values{"error": {oe.Code}, "iss": {s.issuer}}
+	if oe.Description != "" {
+		q.Set("error_description", oe.Description)
+	}
+	if state != "" {
+		q.Set("state", state)
+	}
+	http.Redirect(w, r, appendQuery(redirectURI, q), http.StatusFound)
+}
+
+// appendQuery adds q to the query of a registered redirect URI, keeping the
+// query it already has (RFC 6749 §3.1.2).
+func appendQuery(raw string, q url.Values) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return raw
+	}
+	existing := u.Query()
+	for k, vs := range q {
+		existing[k] = vs
+	}
+	u.RawQuery = existing.Encode()
+	return u.String()
+}
+
+var errorPage = template.Must(template.New("error").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Authorization error</title></head>
+<body><h1>Authorization error</h1><p><strong>{{.Code}}</strong>: {{.Description}}</p>
+<p>The request cannot be sent back to the application because its client or redirect URI is not registered.</p>
+</body></html>`))
+
+// writeErrorPage shows an error to the user instead of redirecting: used
+// when the client or the redirect URI cannot be trusted (RFC 6749 §4.1.2.1),
+// so the server never becomes an open redirector.
+func (s *Server) writeErrorPage(w http.ResponseWriter, err error) {
+	oe := asOAuthError(err)
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	status := oe.Status
+	if status < 400 || status == http.StatusUnauthorized {
+		status = http.StatusBadRequest
+	}
+	w.WriteHeader(status)
+	_ = errorPage.Execute(w, oe)
+}

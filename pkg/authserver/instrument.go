@@ -1,0 +1,289 @@
+package authserver
+
+// This file wraps every OAuth endpoint for the mock's test controls: it
+// counts requests, keeps the last few per endpoint with secrets masked, and
+// injects the faults queued with QueueFault (an error status, a delay, a
+// malformed body, a dropped connection).
+
+import (
+	"bytes"
+	"io"
+	"mime"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// Endpoints that can be instrumented and faulted.
+var faultEndpoints = []string{"metadata", "authorize", "token", "jwks", "register", "introspect", "revoke", "userinfo"}
+
+const (
+	lastRequestsKept = 20
+	maxFaultDelay    = 60 * time.Second
+	maxQueuedFaults  = 100
+)
+
+// Fault modes.
+const (
+	FaultStatus    = "status"
+	FaultDelay     = "delay"
+	FaultMalformed = "malformed"
+	FaultDrop      = "drop"
+)
+
+// Fault describes how the next responses of an endpoint fail.
+type Fault struct {
+	// Endpoint is one of metadata authorize token jwks register introspect
+	// revoke userinfo.
+	Endpoint string `json:"endpoint"`
+	// Count is how many requests the fault applies to; -1 until cleared.
+	Count            int    `json:"count"`
+	Status           int    `json:"status"`
+	Error            string `json:"error"`
+	ErrorDescription string `json:"error_description"`
+	DelayMS          int    `json:"delay_ms"`
+	// Mode is status, delay, malformed or drop.
+	Mode string `json:"mode"`
+}
+
+type faultQueue struct {
+	mu     sync.Mutex
+	queued map[string][]*Fault
+}
+
+func newFaultQueue() *faultQueue { return &faultQueue{queued: map[string][]*Fault{}} }
+
+func (q *faultQueue) add(f Fault) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.queued[f.Endpoint]) >= maxQueuedFaults {
+		return errInvalidRequest("too many queued faults for " + f.Endpoint)
+	}
+	q.queued[f.Endpoint] = append(q.queued[f.Endpoint], &f)
+	return nil
+}
+
+// next takes one use of the first fault queued for endpoint.
+func (q *faultQueue) next(endpoint string) (Fault, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	list := q.queued[endpoint]
+	if len(list) == 0 {
+		return Fault{}, false
+	}
+	f := list[0]
+	if f.Count > 0 {
+		f.Count--
+		if f.Count == 0 {
+			q.queued[endpoint] = list[1:]
+		}
+	}
+	return *f, true
+}
+
+func (q *faultQueue) clear() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.queued = map[string][]*Fault{}
+}
+
+// RequestRecord is one request as the control API reports it.
+type RequestRecord struct {
+	Time   time.Time         `json:"time"`
+	Method string            `json:"method"`
+	Path   string            `json:"path"`
+	Query  map[string]string `json:"query,omitempty"`
+	Form   map[string]string `json:"form,omitempty"`
+	// Auth is the Authorization scheme only (e.g. "Basic ****").
+	Auth   string `json:"auth,omitempty"`
+	Status int    `json:"status"`
+}
+
+// Stats are the counters the control API reports.
+type Stats struct {
+	Requests     map[string]int             `json:"requests"`
+	Grants       map[string]int             `json:"grants"`
+	LastRequests map[string][]RequestRecord `json:"last_requests"`
+}
+
+type statsRecorder struct {
+	mu    sync.Mutex
+	stats Stats
+}
+
+func newStatsRecorder() *statsRecorder {
+	r := &statsRecorder{}
+	r.reset()
+	return r
+}
+
+func (sr *statsRecorder) reset() {
+	sr.mu.Lock()
+	defer sr.mu.Unlock()
+	sr.stats = Stats{Requests: map[string]int{}, Grants: map[string]int{}, LastRequests: map[string][]RequestRecord{}}
+}
+
+func (sr *statsRecorder) countGrant(grant string) {
+	sr.mu.Lock()
+	defer sr.mu.Unlock()
+	sr.stats.Grants[grant]++
+}
+
+func (sr *statsRecorder) record(endpoint string, rec RequestRecord) {
+	sr.mu.Lock()
+	defer sr.mu.Unlock()
+	sr.stats.Requests[endpoint]++
+	last := append(sr.stats.LastRequests[endpoint], rec)
+	if len(last) > lastRequestsKept {
+		last = last[len(last)-lastRequestsKept:]
+	}
+	sr.stats.LastRequests[endpoint] = last
+}
+
+func (sr *statsRecorder) snapshot() Stats {
+	sr.mu.Lock()
+	defer sr.mu.Unlock()
+	out := Stats{Requests: map[string]int{}, Grants: map[string]int{}, LastRequests: map[string][]RequestRecord{}}
+	for k, v := range sr.stats.Requests {
+		out.Requests[k] = v
+	}
+	for k, v := range sr.stats.Grants {
+		out.Grants[k] = v
+	}
+	for k, v := range sr.stats.LastRequests {
+		out.LastRequests[k] = append([]RequestRecord(nil), v...)
+	}
+	return out
+}
+
+// secretParams are masked in recorded requests.
+var secretParams = map[string]bool{
+	"client_secret": true, "code": true, "code_verifier": true, "refresh_token": true,
+	"token": true, "access_token": true, "id_token": true, "csrf_token": true,
+	"assertion": true, "client_assertion": true, "password": true,
+}
+
+func maskParams(p params) map[string]string {
+	if len(p) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(p))
+	for k, v := range p {
+		if secretParams[k] {
+			v = "****"
+		}
+		out[k] = v
+	}
+	return out
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// instrument returns the middleware for one named endpoint. The body is
+// buffered (within the size limit) so it can be recorded and re-read.
+func (s *Server) instrument(endpoint string) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			rec := RequestRecord{Time: s.now().UTC(), Method: r.Method, Path: r.URL.Path, Auth: maskedAuth(r)}
+			body, err := io.ReadAll(r.Body)
+			if err != nil {
+				sw := &statusWriter{ResponseWriter: w}
+				s.writeError(sw, r, bodyError(err))
+				rec.Status = sw.status
+				s.stats.record(endpoint, rec)
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			if q, _, err := parseParams(r.URL.RawQuery); err == nil {
+				rec.Query = maskParams(q)
+			}
+			if isFormContent(r) {
+				if f, _, err := parseParams(string(body)); err == nil {
+					rec.Form = maskParams(f)
+				}
+			}
+			sw := &statusWriter{ResponseWriter: w}
+			if !s.applyFault(sw, r, endpoint) {
+				next.ServeHTTP(sw, r)
+			}
+			rec.Status = sw.status
+			s.stats.record(endpoint, rec)
+		})
+	}
+}
+
+func isFormContent(r *http.Request) bool {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	return err == nil && mt == "application/x-www-form-urlencoded"
+}
+
+func maskedAuth(r *http.Request) string {
+	h := r.Header.Get("Authorization")
+	if h == "" {
+		return ""
+	}
+	scheme, _, _ := bytes.Cut([]byte(h), []byte(" "))
+	return string(scheme) + " ****"
+}
+
+// applyFault serves the next queued fault for endpoint, if any; it reports
+// whether the response was handled (false: serve normally).
+func (s *Server) applyFault(w *statusWriter, r *http.Request, endpoint string) bool {
+	f, ok := s.faults.next(endpoint)
+	if !ok {
+		return false
+	}
+	s.log.InfoContext(r.Context(), "injecting fault", "endpoint", endpoint, "mode", f.Mode, "status", f.Status)
+	switch f.Mode {
+	case FaultDelay:
+		t := time.NewTimer(time.Duration(f.DelayMS) * time.Millisecond)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			return true
+		}
+		return false
+	case FaultMalformed:
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write([]byte(`{"this is": not json`))
+		return true
+	case FaultDrop:
+		dropConnection(w.ResponseWriter)
+		w.status = 0
+		return true
+	default:
+		writeNoStoreJSON(w, f.Status, errorBody{Error: f.Error, ErrorDescription: f.ErrorDescription})
+		return true
+	}
+}
+
+// dropConnection closes the connection without a response. Hijacking works
+// on HTTP/1; elsewhere ErrAbortHandler makes net/http abort the stream.
+func dropConnection(w http.ResponseWriter) {
+	if hj, ok := w.(http.Hijacker); ok {
+		if conn, _, err := hj.Hijack(); err == nil {
+			_ = conn.Close()
+			return
+		}
+	}
+	panic(http.ErrAbortHandler)
+}

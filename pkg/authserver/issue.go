@@ -1,0 +1,186 @@
+package authserver
+
+// This file issues tokens: JWT access tokens (RFC 9068 profile: typ
+// at+jwt, iss, sub, aud, exp, iat, nbf, jti, scope, client_id), opaque
+// rotating refresh tokens (RFC 6749 §6, OAuth 2.1 §4.3.1) and OpenID
+// Connect ID tokens (OIDC Core §2).
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/mcp-oauth2/mcp-oauth2-mock/pkg/authserver/store"
+)
+
+// reservedClaims are set by the server; extra claims typed on the consent
+// page may not override them.
+var reservedClaims = []string{"iss", "sub", "aud", "exp", "iat", "nbf", "jti", "scope", "client_id", "azp", "nonce", "auth_time", "at_hash"}
+
+// grant is what a token request was granted: who, for which client, which
+// scope and resource.
+type grant struct {
+	Client   store.Client
+	Subject  string
+	Claims   map[string]any
+	Scope    string
+	Resource string
+	FamilyID string
+	Nonce    string
+	AuthTime time.Time
+	// User is false for client_credentials (the client acts for itself).
+	User bool
+}
+
+// tokenResponse is the RFC 6749 §5.1 success response.
+type tokenResponse struct {
+	AccessToken  string `json:"access_token"`
+	TokenType    string `json:"token_type"`
+	ExpiresIn    int64  `json:"expires_in"`
+	Scope        string `json:"scope,omitempty"`
+	RefreshToken string `json:"refresh_token,omitempty"`
+	IDToken      string `json:"id_token,omitempty"`
+}
+
+// randomToken returns 256 random bits, base64url: codes and refresh tokens.
+func randomToken() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// randomID returns 128 random bits for jti and family ids.
+func randomID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// hashToken is how codes and refresh tokens are stored and looked up.
+func hashToken(t string) string {
+	sum := sha256.Sum256([]byte(t))
+	return hex.EncodeToString(sum[:])
+}
+
+// hashPrefix identifies a secret in logs without revealing it.
+func hashPrefix(t string) string { return hashToken(t)[:12] }
+
+// audience is the resource requested (RFC 8707), or the client itself.
+func (g grant) audience() string {
+	if g.Resource != "" {
+		return g.Resource
+	}
+	return g.Client.ID
+}
+
+// issueTokens issues the access token (with accessScope, which may be
+// narrower than the grant), a refresh token when withRefresh, and an ID
+// token when the grant has openid and a user.
+func (s *Server) issueTokens(ctx context.Context, g grant, accessScope string, withRefresh bool) (tokenResponse, error) {
+	lt := s.lifetimesNow()
+	access, err := s.issueAccessToken(ctx, g, accessScope, lt.AccessTokenTTL)
+	if err != nil {
+		return tokenResponse{}, err
+	}
+	resp := tokenResponse{
+		AccessToken: access,
+		TokenType:   "Bearer",
+		ExpiresIn:   int64(lt.AccessTokenTTL / time.Second),
+		Scope:       accessScope,
+	}
+	if withRefresh {
+		if resp.RefreshToken, err = s.issueRefreshToken(ctx, g, lt.RefreshTokenTTL); err != nil {
+			return tokenResponse{}, err
+		}
+	}
+	if g.User && slices.Contains(splitScope(g.Scope), "openid") {
+		if resp.IDToken, err = s.issueIDToken(g, lt.IDTokenTTL); err != nil {
+			return tokenResponse{}, err
+		}
+	}
+	return resp, nil
+}
+
+func (s *Server) issueAccessToken(ctx context.Context, g grant, scope string, ttl time.Duration) (string, error) {
+	now := s.now()
+	jti := randomID()
+	claims := jwt.MapClaims{}
+	maps.Copy(claims, g.Claims)
+	maps.Copy(claims, jwt.MapClaims{
+		"iss":       s.issuer,
+		"sub":       g.Subject,
+		"aud":       g.audience(),
+		"exp":       now.Add(ttl).Unix(),
+		"iat":       now.Unix(),
+		"nbf":       now.Unix(),
+		"jti":       jti,
+		"scope":     scope,
+		"client_id": g.Client.ID,
+	})
+	signed, err := s.keys.signWithType(claims, "at+jwt")
+	if err != nil {
+		return "", err
+	}
+	err = s.store.PutAccess(ctx, store.AccessToken{
+		JTI: jti, FamilyID: g.FamilyID, ClientID: g.Client.ID, Subject: g.Subject, ExpiresAt: now.Add(ttl),
+	})
+	if err != nil {
+		return "", storeError("record access token", err)
+	}
+	return signed, nil
+}
+
+func (s *Server) issueRefreshToken(ctx context.Context, g grant, ttl time.Duration) (string, error) {
+	now := s.now()
+	token := randomToken()
+	expires := now.Add(ttl)
+	fam := store.Family{ID: g.FamilyID, ClientID: g.Client.ID, Subject: g.Subject, ExpiresAt: expires}
+	if err := s.store.PutFamily(ctx, fam); err != nil {
+		return "", storeError("record refresh family", err)
+	}
+	err := s.store.PutRefresh(ctx, store.RefreshToken{
+		Hash: hashToken(token), FamilyID: g.FamilyID, ClientID: g.Client.ID, Subject: g.Subject,
+		Scope: g.Scope, Resource: g.Resource, Claims: g.Claims, AuthTime: g.AuthTime,
+		IssuedAt: now, ExpiresAt: expires,
+	})
+	if err != nil {
+		return "", storeError("record refresh token", err)
+	}
+	return token, nil
+}
+
+func (s *Server) issueIDToken(g grant, ttl time.Duration) (string, error) {
+	now := s.now()
+	claims := jwt.MapClaims{}
+	maps.Copy(claims, g.Claims)
+	maps.Copy(claims, jwt.MapClaims{
+		"iss":       s.issuer,
+		"sub":       g.Subject,
+		"aud":       g.Client.ID,
+		"azp":       g.Client.ID,
+		"exp":       now.Add(ttl).Unix(),
+		"iat":       now.Unix(),
+		"auth_time": g.AuthTime.Unix(),
+	})
+	if g.Nonce != "" {
+		claims["nonce"] = g.Nonce
+	}
+	return s.keys.signWithType(claims, "JWT")
+}
+
+// storeError maps a store failure: a full table is a temporary condition.
+func storeError(doing string, err error) error {
+	if errors.Is(err, store.ErrFull) {
+		return newError(ErrTemporarilyUnavailable, "server is at capacity")
+	}
+	return fmt.Errorf("%s: %w", doing, err)
+}

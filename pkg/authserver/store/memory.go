@@ -1,0 +1,317 @@
+package store
+
+import (
+	"context"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+)
+
+// DefaultMemoryLimit caps each table of a Memory store.
+const DefaultMemoryLimit = 100_000
+
+// Memory is a Store in process memory. It is safe for concurrent use; each
+// table is capped (expired records are dropped first when one is full).
+type Memory struct {
+	mu       sync.Mutex
+	now      func() time.Time
+	limit    int
+	clients  map[string]Client
+	codes    map[string]Code
+	families map[string]Family
+	refresh  map[string]RefreshToken
+	access   map[string]AccessToken
+}
+
+// NewMemory returns an empty memory store; now is its clock for dropping
+// expired records, limit caps each table (0: DefaultMemoryLimit).
+func NewMemory(now func() time.Time, limit int) *Memory {
+	if now == nil {
+		now = time.Now
+	}
+	if limit <= 0 {
+		limit = DefaultMemoryLimit
+	}
+	m := &Memory{now: now, limit: limit}
+	m.clear()
+	return m
+}
+
+func (m *Memory) clear() {
+	m.clients = map[string]Client{}
+	m.codes = map[string]Code{}
+	m.families = map[string]Family{}
+	m.refresh = map[string]RefreshToken{}
+	m.access = map[string]AccessToken{}
+}
+
+// room makes room for one more record in a table of size n by dropping
+// expired records when the cap is reached.
+func (m *Memory) room(n int) {
+	if n >= m.limit {
+		m.deleteExpired(m.now())
+	}
+}
+
+func (m *Memory) full(n int) bool { return n >= m.limit }
+
+// PutClient implements Store.
+func (m *Memory) PutClient(_ context.Context, c Client) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, exists := m.clients[c.ID]; !exists && m.full(len(m.clients)) {
+		return ErrFull
+	}
+	m.clients[c.ID] = cloneClient(c)
+	return nil
+}
+
+// GetClient implements Store.
+func (m *Memory) GetClient(_ context.Context, id string) (Client, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c, ok := m.clients[id]
+	if !ok {
+		return Client{}, ErrNotFound
+	}
+	return cloneClient(c), nil
+}
+
+// DeleteClient implements Store.
+func (m *Memory) DeleteClient(_ context.Context, id string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.clients, id)
+	return nil
+}
+
+// CountDynamicClients implements Store.
+func (m *Memory) CountDynamicClients(_ context.Context) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for _, c := range m.clients {
+		if c.Dynamic {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// PutCode implements Store.
+func (m *Memory) PutCode(_ context.Context, c Code) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.room(len(m.codes))
+	if m.full(len(m.codes)) {
+		return ErrFull
+	}
+	c.Claims = maps.Clone(c.Claims)
+	m.codes[c.Hash] = c
+	return nil
+}
+
+// TakeCode implements Store.
+func (m *Memory) TakeCode(_ context.Context, hash string) (Code, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c, ok := m.codes[hash]
+	if !ok {
+		return Code{}, ErrNotFound
+	}
+	used := c
+	used.Used = true
+	m.codes[hash] = used
+	c.Claims = maps.Clone(c.Claims)
+	return c, nil
+}
+
+// PutFamily implements Store.
+func (m *Memory) PutFamily(_ context.Context, f Family) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.room(len(m.families))
+	if _, exists := m.families[f.ID]; !exists && m.full(len(m.families)) {
+		return ErrFull
+	}
+	m.families[f.ID] = f
+	return nil
+}
+
+// GetFamily implements Store.
+func (m *Memory) GetFamily(_ context.Context, id string) (Family, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	f, ok := m.families[id]
+	if !ok {
+		return Family{}, ErrNotFound
+	}
+	return f, nil
+}
+
+// RevokeFamily implements Store.
+func (m *Memory) RevokeFamily(_ context.Context, id string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.revokeFamilyLocked(id)
+	return nil
+}
+
+func (m *Memory) revokeFamilyLocked(id string) {
+	if id == "" {
+		return // client_credentials tokens belong to no family
+	}
+	if f, ok := m.families[id]; ok {
+		f.Revoked = true
+		m.families[id] = f
+	}
+	for jti, a := range m.access {
+		if a.FamilyID == id {
+			a.Revoked = true
+			m.access[jti] = a
+		}
+	}
+}
+
+// PutRefresh implements Store.
+func (m *Memory) PutRefresh(_ context.Context, t RefreshToken) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.room(len(m.refresh))
+	if m.full(len(m.refresh)) {
+		return ErrFull
+	}
+	t.Claims = maps.Clone(t.Claims)
+	m.refresh[t.Hash] = t
+	return nil
+}
+
+// GetRefresh implements Store.
+func (m *Memory) GetRefresh(_ context.Context, hash string) (RefreshToken, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	t, ok := m.refresh[hash]
+	if !ok {
+		return RefreshToken{}, ErrNotFound
+	}
+	t.Claims = maps.Clone(t.Claims)
+	return t, nil
+}
+
+// TakeRefresh implements Store.
+func (m *Memory) TakeRefresh(_ context.Context, hash string) (RefreshToken, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	t, ok := m.refresh[hash]
+	if !ok {
+		return RefreshToken{}, ErrNotFound
+	}
+	used := t
+	used.Used = true
+	m.refresh[hash] = used
+	t.Claims = maps.Clone(t.Claims)
+	return t, nil
+}
+
+// PutAccess implements Store.
+func (m *Memory) PutAccess(_ context.Context, t AccessToken) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.room(len(m.access))
+	if m.full(len(m.access)) {
+		return ErrFull
+	}
+	m.access[t.JTI] = t
+	return nil
+}
+
+// GetAccess implements Store.
+func (m *Memory) GetAccess(_ context.Context, jti string) (AccessToken, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	t, ok := m.access[jti]
+	if !ok {
+		return AccessToken{}, ErrNotFound
+	}
+	return t, nil
+}
+
+// RevokeAccess implements Store.
+func (m *Memory) RevokeAccess(_ context.Context, jti string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if t, ok := m.access[jti]; ok {
+		t.Revoked = true
+		m.access[jti] = t
+	}
+	return nil
+}
+
+// RevokeSubject implements Store.
+func (m *Memory) RevokeSubject(_ context.Context, subject string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for id, f := range m.families {
+		if f.Subject == subject {
+			m.revokeFamilyLocked(id)
+		}
+	}
+	for jti, a := range m.access {
+		if a.Subject == subject {
+			a.Revoked = true
+			m.access[jti] = a
+		}
+	}
+	return nil
+}
+
+// DeleteExpired implements Store.
+func (m *Memory) DeleteExpired(_ context.Context, now time.Time) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.deleteExpired(now)
+	return nil
+}
+
+func (m *Memory) deleteExpired(now time.Time) {
+	for k, c := range m.codes {
+		if now.After(c.ExpiresAt.Add(CodeGrace)) {
+			delete(m.codes, k)
+		}
+	}
+	for k, t := range m.refresh {
+		if now.After(t.ExpiresAt) {
+			delete(m.refresh, k)
+		}
+	}
+	for k, f := range m.families {
+		if now.After(f.ExpiresAt) {
+			delete(m.families, k)
+		}
+	}
+	for k, a := range m.access {
+		if now.After(a.ExpiresAt) {
+			delete(m.access, k)
+		}
+	}
+}
+
+// Reset implements Store.
+func (m *Memory) Reset(_ context.Context) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.clear()
+	return nil
+}
+
+// Close implements Store.
+func (m *Memory) Close() error { return nil }
+
+func cloneClient(c Client) Client {
+	c.RedirectURIs = slices.Clone(c.RedirectURIs)
+	c.GrantTypes = slices.Clone(c.GrantTypes)
+	c.ResponseTypes = slices.Clone(c.ResponseTypes)
+	c.Scopes = slices.Clone(c.Scopes)
+	return c
+}
