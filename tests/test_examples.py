@@ -114,7 +114,7 @@ def demo_servers(tmp_path_factory):
     audit = tmp / "mcp" / "logs" / "audit.jsonl"
     auth = _Server("http-oauth2-mock-server", tmp / "auth", {
         "AUTH_SERVER_LISTEN": f"127.0.0.1:{auth_port}", "AUTH_SERVER_ISSUER": issuer,
-        "AUTH_MOCK_AUTO_APPROVE": "true",
+        "AUTH_MOCK_AUTO_APPROVE": "true", "AUTH_MOCK_CONTROL_API": "true",
         "AUTH_KEYS_PRIVATE_KEY_FILE": str(tmp / "auth" / "keys" / "private_key.pem")})
     servers = [auth]
     try:
@@ -188,6 +188,18 @@ def test_python_example_refuses_another_authorization_server(demo_servers):
     assert proc.returncode == 1, _explain(proc, demo_servers["servers"])
     assert proc.stderr.startswith("error: ") and "not the expected" in proc.stderr, proc.stderr
     assert "RFC 7591" not in proc.stdout, "it registered with a server it should have refused"
+
+
+def test_python_example_reports_a_denied_login(demo_servers):
+    deny = urllib.request.Request(demo_servers["issuer"] + "/control/deny-next-login", data=b"{}", method="POST",
+                                  headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(deny, timeout=5) as resp:
+        assert resp.status in (200, 204)
+    proc = _run([PYTHON, str(PY_EXAMPLE), "--server", demo_servers["resource"],
+                 "--auth-server", demo_servers["issuer"]], EXAMPLES)
+    assert proc.returncode == 1, _explain(proc, demo_servers["servers"])
+    assert proc.stderr.startswith("error: authorization denied: access_denied"), proc.stderr
+    assert "RFC 6749 §4.1.3" not in proc.stdout, "it went on to the token request after a denial"
 
 
 def test_python_example_fails_clearly_without_server():

@@ -109,6 +109,16 @@ def well_known(base, name):
     return f"{parts.scheme}://{parts.netloc}/.well-known/{name}{path}"
 
 
+def first_json(http, urls, what):
+    """The first of the well-known URLs that answers 200 with JSON (the discovery order)."""
+    for url in urls:
+        status, _, resp = http.send("GET", url)
+        body = resp.read(MAX_BODY)
+        if status == 200:
+            return json.loads(body)
+    raise ExampleError(f"no {what} at {' or '.join(urls)}")
+
+
 def discover_resource(http, mcp_url):
     step("1. Call the MCP server without a token", "MCP authorization; RFC 9728 §5.1, RFC 6750 §3")
     probe = json.dumps({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
@@ -126,14 +136,7 @@ def discover_resource(http, mcp_url):
         well_known(mcp_url, "oauth-protected-resource"), well_known(origin, "oauth-protected-resource")]
 
     step("2. Protected resource metadata", "RFC 9728 §3")
-    for url in candidates:
-        status, _, resp = http.send("GET", url)
-        if status == 200:
-            meta = json.loads(resp.read(MAX_BODY))
-            break
-        resp.read(MAX_BODY)
-    else:
-        raise ExampleError(f"no protected resource metadata for {mcp_url}")
+    meta = first_json(http, candidates, "protected resource metadata")
     # RFC 9728 §3.3: metadata naming another resource must not be used (impersonation).
     if meta.get("resource") != mcp_url:
         raise ExampleError(f"resource metadata names {meta.get('resource')!r}, not {mcp_url!r}")
@@ -151,14 +154,7 @@ def discover_auth_server(http, issuer):
     urls = [well_known(issuer, "oauth-authorization-server"), well_known(issuer, "openid-configuration")]
     if parts.path.strip("/"):  # issuer with a path: OIDC's path-appended form last
         urls.append(issuer.rstrip("/") + "/.well-known/openid-configuration")
-    for url in urls:
-        status, _, resp = http.send("GET", url)
-        if status == 200:
-            meta = json.loads(resp.read(MAX_BODY))
-            break
-        resp.read(MAX_BODY)
-    else:
-        raise ExampleError(f"no authorization server metadata for {issuer}")
+    meta = first_json(http, urls, "authorization server metadata")
     # RFC 8414 §3.3: the issuer must be the one we asked for, or the document is an impostor's.
     if meta.get("issuer") != issuer:
         raise ExampleError(f"metadata issuer {meta.get('issuer')!r} is not {issuer!r}")
@@ -398,6 +394,9 @@ def main():
         call_mcp(http, args.server, token)
     except ExampleError as err:
         print(f"error: {err}", file=sys.stderr)
+        return 1
+    except OSError as err:  # a timeout or a reset while reading an answer
+        print(f"error: network: {err}", file=sys.stderr)
         return 1
     except (ValueError, KeyError, TypeError) as err:  # a malformed answer from a server
         print(f"error: unexpected answer from a server: {err!r}", file=sys.stderr)
