@@ -42,6 +42,9 @@ type TokenRecord struct {
 	RefreshToken string    `json:"refresh_token,omitempty"`
 	Expiry       time.Time `json:"expiry,omitzero"`
 	Scope        string    `json:"scope,omitempty"`
+	// ObtainedAt is when the token was received: with Expiry it gives the
+	// lifetime, which bounds how early the token is refreshed.
+	ObtainedAt time.Time `json:"obtained_at,omitzero"`
 }
 
 // Entry is what the cache holds for one (resource, issuer) pair.

@@ -83,7 +83,8 @@ func (a *App) runDemo(ctx context.Context, d *demo) error {
 		return fmt.Errorf("login: %w", err)
 	}
 	info := h.LastLogin()
-	d.line("logged in: client %s (%s), requested scopes %q", info.ClientID, info.Registration, strings.Join(info.Scopes, " "))
+	granted, _ := h.Current().Current().Extra("scope").(string)
+	d.line("logged in: client %s (%s), granted scope %q", info.ClientID, info.Registration, granted)
 
 	d.step("Token (claims decoded for display only; secrets masked)")
 	tok := h.Current().Current()

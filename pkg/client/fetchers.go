@@ -90,6 +90,7 @@ func HeadlessFetcher(client *http.Client, redirectURI string) auth.Authorization
 		if err != nil {
 			return nil, fmt.Errorf("authorization request: %w", err)
 		}
+		req.Header.Set("Accept", "application/json, text/html;q=0.9")
 		resp, err := noFollow.Do(req)
 		if err != nil {
 			return nil, fmt.Errorf("authorization request: %w", err)
@@ -127,6 +128,12 @@ func authorizationPageError(resp *http.Response) error {
 	}
 	if json.Unmarshal(body, &oe) == nil && oe.Error != "" {
 		return &AuthorizationError{Code: oe.Error, Description: oe.Description}
+	}
+	// An error page meant for a browser (HTML) still names the RFC 6749
+	// error code; invalid_client matters because it tells us to register
+	// again.
+	if resp.StatusCode >= 400 && strings.Contains(string(body), "invalid_client") {
+		return &AuthorizationError{Code: "invalid_client", Description: fmt.Sprintf("HTTP %d error page", resp.StatusCode)}
 	}
 	if resp.StatusCode == http.StatusOK {
 		return errors.New("authorization server showed a page instead of redirecting: interactive login needed (use --mode loopback or paste)")
@@ -357,4 +364,13 @@ func describeAuthURL(authURL string) string {
 		parts = append(parts, "state=(random)")
 	}
 	return strings.Join(parts, " ")
+}
+
+// clientIDOf reads client_id from an authorization URL.
+func clientIDOf(authURL string) string {
+	u, err := url.Parse(authURL)
+	if err != nil {
+		return ""
+	}
+	return u.Query().Get("client_id")
 }

@@ -151,3 +151,18 @@ func TestPasteFetcher(t *testing.T) {
 	_, err = f(context.Background(), &auth.AuthorizationArgs{URL: "http://as/authorize?state=st"})
 	require.Error(t, err, "EOF is an error, not an empty code")
 }
+
+func TestHeadlessFetcherHTMLInvalidClient(t *testing.T) {
+	srv := http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(400)
+		_, _ = w.Write([]byte("<p><strong>invalid_client</strong>: unknown client</p>"))
+	})}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	_, err = HeadlessFetcher(http.DefaultClient, testRedirect)(context.Background(),
+		&auth.AuthorizationArgs{URL: "http://" + ln.Addr().String() + "/authorize?state=s"})
+	assert.True(t, isInvalidClient(err))
+}

@@ -121,7 +121,7 @@ func NewHandler(cfg HandlerConfig) (*Handler, error) {
 	}
 	h := &Handler{cfg: cfg, stepUps: map[string]int{}}
 	if e := cfg.Cache.FindByResource(cfg.ServerURL); e != nil && e.Token != nil && e.Client != nil {
-		h.ts = h.tokenSourceFor(e, e.Token.OAuth2Token())
+		h.ts = h.tokenSourceFor(e, e.Token.OAuth2Token(), e.Token.ObtainedAt)
 		h.key = e.Key()
 	}
 	return h, nil
@@ -306,7 +306,7 @@ func (h *Handler) runSDK(ctx context.Context, req *http.Request, status int, hea
 	var requested []string
 	cfg := &auth.AuthorizationCodeHandlerConfig{
 		RedirectURL:              h.cfg.RedirectURI,
-		AuthorizationCodeFetcher: h.fetcher(),
+		AuthorizationCodeFetcher: h.fetcher(reg, d),
 		Client:                   h.cfg.HTTPClient,
 		RequestRefreshToken:      true,
 		ScopeFilter: func(discovered []string) []string {
@@ -328,7 +328,6 @@ func (h *Handler) runSDK(ctx context.Context, req *http.Request, status int, hea
 		h.cfg.Events(Event{"registration", "reusing dynamically registered client " + reg.cached.ClientID + " (from the token cache)"})
 	case reg.kind == RegistrationCIMD:
 		cfg.ClientIDMetadataDocumentConfig = &auth.ClientIDMetadataDocumentConfig{URL: h.cfg.CIMDURL}
-		h.cfg.Events(Event{"registration", "client ID metadata document " + h.cfg.CIMDURL})
 	}
 	cfg.PreregisteredClient = preregistered
 	if preregistered == nil {
@@ -346,7 +345,7 @@ func (h *Handler) runSDK(ctx context.Context, req *http.Request, status int, hea
 		rec := h.clientRecord(oc, reg, preregistered)
 		e := &Entry{Resource: d.Resource(), Issuer: d.Issuer(), ServerURL: h.cfg.ServerURL,
 			TokenEndpoint: d.ASM.TokenEndpoint, RevocationEndpoint: d.ASM.RevocationEndpoint, Client: rec}
-		ts := h.tokenSourceFor(e, tok)
+		ts := h.tokenSourceFor(e, tok, h.cfg.Now())
 		h.persist(e, tok)
 		h.mu.Lock()
 		h.ts, h.key = ts, e.Key()
@@ -385,7 +384,6 @@ func (h *Handler) clientRecord(oc *oauth2.Config, reg registration, pre *oauthex
 		rec.Registration = RegistrationCIMD
 	default:
 		rec.Registration, rec.RegisteredAt = RegistrationDynamic, h.cfg.Now()
-		h.cfg.Events(Event{"registration", "registered dynamically (RFC 7591): client_id " + oc.ClientID})
 	}
 	return rec
 }
@@ -418,13 +416,14 @@ func unionScopes(a, b []string) []string {
 }
 
 // tokenSourceFor builds the refreshing source for a cache entry.
-func (h *Handler) tokenSourceFor(e *Entry, tok *oauth2.Token) *RefreshingTokenSource {
+func (h *Handler) tokenSourceFor(e *Entry, tok *oauth2.Token, obtained time.Time) *RefreshingTokenSource {
 	oc := &oauth2.Config{ClientID: e.Client.ClientID, ClientSecret: e.Client.ClientSecret,
 		Endpoint: oauth2.Endpoint{TokenURL: e.TokenEndpoint, AuthStyle: oauth2.AuthStyle(e.Client.AuthStyle)}}
 	entry := *e
 	return NewRefreshingTokenSource(oc, h.cfg.HTTPClient, tok, TokenSourceOptions{
-		Now:     h.cfg.Now,
-		Persist: func(t *oauth2.Token) { h.persist(&entry, t) },
+		Now:        h.cfg.Now,
+		ObtainedAt: obtained,
+		Persist:    func(t *oauth2.Token) { h.persist(&entry, t) },
 	})
 }
 
@@ -438,6 +437,7 @@ func (h *Handler) persist(e *Entry, tok *oauth2.Token) {
 			prevScope = cur.Token.Scope
 		}
 		next.Token = TokenRecordFrom(tok, prevScope)
+		next.Token.ObtainedAt = h.cfg.Now().UTC()
 		return &next
 	})
 	if err != nil {
@@ -446,11 +446,18 @@ func (h *Handler) persist(e *Entry, tok *oauth2.Token) {
 }
 
 // fetcher wraps the configured fetcher: adds login_hint and reports steps.
-func (h *Handler) fetcher() auth.AuthorizationCodeFetcher {
+func (h *Handler) fetcher(reg registration, d *Discovery) auth.AuthorizationCodeFetcher {
 	return func(ctx context.Context, args *auth.AuthorizationArgs) (*auth.AuthorizationResult, error) {
 		authURL, err := withLoginHint(args.URL, h.cfg.LoginHint)
 		if err != nil {
 			return nil, err
+		}
+		if id := clientIDOf(authURL); reg.kind != RegistrationPreregistered && reg.cached == nil && id != "" {
+			if id == h.cfg.CIMDURL {
+				h.cfg.Events(Event{"registration", "client ID metadata document: client_id " + id})
+			} else {
+				h.cfg.Events(Event{"registration", "registered dynamically (RFC 7591) at " + d.ASM.RegistrationEndpoint + ": client_id " + id})
+			}
 		}
 		h.cfg.Events(Event{"authorization", describeAuthURL(authURL)})
 		res, err := h.cfg.Fetcher(ctx, &auth.AuthorizationArgs{URL: authURL})

@@ -39,6 +39,7 @@ type RefreshingTokenSource struct {
 
 	mu       sync.Mutex
 	tok      *oauth2.Token
+	obtained time.Time // when tok was received (zero: unknown, e.g. from the cache)
 	inflight *refreshCall
 	refresh  int
 	// clientRejected is set when the token endpoint answered invalid_client:
@@ -60,6 +61,9 @@ type TokenSourceOptions struct {
 	Now func() time.Time
 	// Skew is how early to refresh; DefaultRefreshSkew when zero.
 	Skew time.Duration
+	// ObtainedAt is when tok was received (zero: unknown), so its lifetime
+	// is known.
+	ObtainedAt time.Time
 }
 
 // NewRefreshingTokenSource returns a token source starting from tok, which
@@ -73,6 +77,7 @@ func NewRefreshingTokenSource(cfg *oauth2.Config, client *http.Client, tok *oaut
 	if s.skew == 0 {
 		s.skew = DefaultRefreshSkew
 	}
+	s.obtained = opts.ObtainedAt
 	return s
 }
 
@@ -135,7 +140,16 @@ func (s *RefreshingTokenSource) freshLocked() bool {
 	if s.tok == nil || s.tok.AccessToken == "" {
 		return false
 	}
-	return s.tok.Expiry.IsZero() || s.now().Add(s.skew).Before(s.tok.Expiry)
+	return s.tok.Expiry.IsZero() || s.now().Add(s.skewLocked()).Before(s.tok.Expiry)
+}
+
+// skewLocked is the refresh margin: at most half the token's lifetime, so a
+// server issuing very short-lived tokens does not get a refresh per request.
+func (s *RefreshingTokenSource) skewLocked() time.Duration {
+	if s.obtained.IsZero() {
+		return s.skew
+	}
+	return min(s.skew, s.tok.Expiry.Sub(s.obtained)/2)
 }
 
 // refreshLocked is called with s.mu held and releases it. The first caller
@@ -165,7 +179,7 @@ func (s *RefreshingTokenSource) refreshLocked(ctx context.Context) (*oauth2.Toke
 	s.mu.Lock()
 	s.inflight = nil
 	if err == nil {
-		s.tok = tok
+		s.tok, s.obtained = tok, s.now()
 	} else if isInvalidGrant(err) || isInvalidClient(err) {
 		// The refresh token (or the client) is dead: drop the refresh
 		// token so nobody retries it, and let the transport's 401 start a

@@ -102,3 +102,14 @@ func TestTokenWithoutRefreshTokenExpired(t *testing.T) {
 	assert.True(t, isInvalidGrant(err))
 	assert.Equal(t, 0, ts.Refreshes())
 }
+
+func TestShortLivedTokenIsNotRefreshedOnEveryCall(t *testing.T) {
+	now := time.Unix(1000, 0)
+	ts := NewRefreshingTokenSource(&oauth2.Config{}, http.DefaultClient,
+		&oauth2.Token{AccessToken: "a", RefreshToken: "r", Expiry: now.Add(2 * time.Second)},
+		TokenSourceOptions{Now: func() time.Time { return now }, ObtainedAt: now})
+	tok, err := ts.Token()
+	require.NoError(t, err)
+	assert.Equal(t, "a", tok.AccessToken)
+	assert.Equal(t, 0, ts.Refreshes(), "a 2s token is used for its first half, not refreshed at once")
+}
