@@ -190,18 +190,6 @@ def test_python_example_refuses_another_authorization_server(demo_servers):
     assert "RFC 7591" not in proc.stdout, "it registered with a server it should have refused"
 
 
-def test_python_example_reports_a_denied_login(demo_servers):
-    deny = urllib.request.Request(demo_servers["issuer"] + "/control/deny-next-login", data=b"{}", method="POST",
-                                  headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(deny, timeout=5) as resp:
-        assert resp.status in (200, 204)
-    proc = _run([PYTHON, str(PY_EXAMPLE), "--server", demo_servers["resource"],
-                 "--auth-server", demo_servers["issuer"]], EXAMPLES)
-    assert proc.returncode == 1, _explain(proc, demo_servers["servers"])
-    assert proc.stderr.startswith("error: authorization denied: access_denied"), proc.stderr
-    assert "RFC 6749 §4.1.3" not in proc.stdout, "it went on to the token request after a denial"
-
-
 def test_python_example_fails_clearly_without_server():
     proc = _run([PYTHON, str(PY_EXAMPLE), "--server", f"http://127.0.0.1:{_free_port()}/mcp", "--timeout", "3"],
                 EXAMPLES)
@@ -235,6 +223,26 @@ def test_typescript_example_headless(demo_servers, ts_example):
     proc = _run(["node", str(ts_example), "--server", demo_servers["resource"],
                  "--auth-server", demo_servers["issuer"]], TS_DIR)
     _check_walkthrough(proc, demo_servers)
+
+
+def _deny_next_login(issuer: str) -> None:
+    deny = urllib.request.Request(issuer + "/control/deny-next-login", data=b"{}", method="POST",
+                                  headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(deny, timeout=5) as resp:
+        assert resp.status in (200, 204)
+
+
+@pytest.mark.parametrize("language", ["python", "typescript"])
+def test_example_reports_a_denied_login(demo_servers, language, request):
+    if language == "python":
+        cmd, cwd = [PYTHON, str(PY_EXAMPLE)], EXAMPLES
+    else:
+        cmd, cwd = ["node", str(request.getfixturevalue("ts_example"))], TS_DIR
+    _deny_next_login(demo_servers["issuer"])
+    proc = _run(cmd + ["--server", demo_servers["resource"], "--auth-server", demo_servers["issuer"]], cwd)
+    assert proc.returncode == 1, _explain(proc, demo_servers["servers"])
+    assert proc.stderr.startswith("error: authorization denied: access_denied"), proc.stderr
+    assert "RFC 6749 §4.1.3" not in proc.stdout, "it went on to the token request after a denial"
 
 
 def test_typescript_example_browser_mode(demo_servers, ts_example):

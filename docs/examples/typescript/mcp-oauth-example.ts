@@ -32,20 +32,35 @@ import type {
   OAuthTokens,
 } from '@modelcontextprotocol/sdk/shared/auth.js';
 
-const { values: opts } = parseArgs({
-  options: {
-    server: { type: 'string', default: process.env.MCP_SERVER_URL ?? 'http://localhost:3003/mcp' },
-    // The authorization server the MCP server must name; empty: trust its metadata.
-    'auth-server': { type: 'string', default: process.env.AUTH_SERVER_URL ?? 'http://localhost:3002' },
-    browser: { type: 'boolean', default: false },
-    port: { type: 'string', default: '0' }, // loopback callback port for --browser (0: any)
-    user: { type: 'string', default: 'alice' }, // login_hint for the headless mock
-    timeout: { type: 'string', default: '10' }, // seconds per HTTP request
-    'login-timeout': { type: 'string', default: '300' }, // seconds to wait for --browser
-  },
-});
-const serverUrl = new URL(opts.server);
+/** A bad command line ends like every other failure: one line, exit status 1. */
+function fail(message: string): never {
+  console.error(`error: ${message}`);
+  process.exit(1);
+}
+
+function readOptions() {
+  try {
+    return parseArgs({
+      options: {
+        server: { type: 'string', default: process.env.MCP_SERVER_URL ?? 'http://localhost:3003/mcp' },
+        // The authorization server the MCP server must name; empty: trust its metadata.
+        'auth-server': { type: 'string', default: process.env.AUTH_SERVER_URL ?? 'http://localhost:3002' },
+        browser: { type: 'boolean', default: false },
+        port: { type: 'string', default: '0' }, // loopback callback port for --browser (0: any)
+        user: { type: 'string', default: 'alice' }, // login_hint for the headless mock
+        timeout: { type: 'string', default: '10' }, // seconds per HTTP request
+        'login-timeout': { type: 'string', default: '300' }, // seconds to wait for --browser
+      },
+    }).values;
+  } catch (err) {
+    return fail((err as Error).message);
+  }
+}
+
+const opts = readOptions();
+const serverUrl = URL.canParse(opts.server) ? new URL(opts.server) : fail(`--server ${opts.server} is not a URL`);
 const timeoutMs = Number(opts.timeout) * 1000;
+if (!(timeoutMs > 0) || !(Number(opts['login-timeout']) > 0)) fail('--timeout and --login-timeout take a number of seconds');
 
 /** Show enough of a secret to recognise it, never enough to use it. */
 function mask(secret: string): string {
@@ -70,8 +85,17 @@ function heading(url: URL, init?: RequestInit): string {
   if (url.href === endpoints.registration) return 'Dynamic client registration  [RFC 7591 §3]';
   if (url.href === endpoints.token) return 'Token request with the PKCE verifier  [RFC 6749 §4.1.3, RFC 7636, RFC 8707]';
   let method = init?.method === 'GET' || !init?.method ? 'GET (server-to-client event stream)' : `${init.method} (end the session)`;
-  if (typeof init?.body === 'string') method = JSON.parse(init.body).method ?? 'response';
+  if (typeof init?.body === 'string') method = jsonRpcMethod(init.body);
   return `MCP ${method}  [MCP 2025-11-25, Streamable HTTP]`;
+}
+
+function jsonRpcMethod(body: string): string {
+  try {
+    const message = JSON.parse(body) as { method?: string };
+    return message.method ?? 'response';
+  } catch {
+    return 'POST';
+  }
 }
 
 /** Every request the SDK makes goes through here: printed, and bounded in time. */
@@ -306,8 +330,5 @@ async function main(): Promise<void> {
 
 main().then(
   () => process.exit(0),
-  (err: unknown) => {
-    console.error(`error: ${err instanceof Error ? err.message : String(err)}`);
-    process.exit(1);
-  },
+  (err: unknown) => fail(err instanceof Error ? err.message : String(err)),
 );
