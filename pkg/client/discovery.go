@@ -110,10 +110,14 @@ func Discover(ctx context.Context, client *http.Client, serverURL string, ch *Ch
 	if ch != nil {
 		headerURL = ch.ResourceMetadataURL()
 	}
+	var mismatch error
 	for _, cand := range prmCandidates(headerURL, serverURL) {
 		prm, err := oauthex.GetProtectedResourceMetadata(ctx, cand.url, cand.resource, client)
 		if err != nil || prm == nil {
 			d.PRMTried = append(d.PRMTried, fmt.Sprintf("%s: %v", cand.url, err))
+			if err != nil && strings.Contains(err.Error(), "got metadata resource") && cand.resource == serverURL && mismatch == nil {
+				mismatch = fmt.Errorf("protected resource metadata %s is for another resource (RFC 9728 §3.3: it must name %s): %w", cand.url, serverURL, err)
+			}
 			continue
 		}
 		if len(prm.AuthorizationServers) == 0 {
@@ -121,6 +125,12 @@ func Discover(ctx context.Context, client *http.Client, serverURL string, ch *Ch
 		}
 		d.PRMURL, d.PRM = cand.url, prm
 		break
+	}
+	if d.PRM == nil && mismatch != nil {
+		// Metadata exists but describes another resource: a token obtained
+		// for it must not be sent here (and vice versa), so stop rather
+		// than fall back to the pre-metadata rules.
+		return nil, mismatch
 	}
 	if d.PRM == nil {
 		// 2025-03-26 fallback: the MCP server's origin is the AS.

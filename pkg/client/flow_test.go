@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -283,3 +284,23 @@ func writeTestConfig(t *testing.T) string {
 }
 
 var _ = time.Second
+
+func TestDiscoveryRefusesResourceMismatch(t *testing.T) {
+	env := newEnv(t)
+	// A resource server whose metadata names another resource.
+	mux := http.NewServeMux()
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	mux.HandleFunc("/.well-known/oauth-protected-resource/mcp", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, 200, map[string]any{"resource": "https://evil.example/mcp", "authorization_servers": []string{env.as.URL()}})
+	})
+	mux.HandleFunc("/mcp", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("WWW-Authenticate", `Bearer resource_metadata="`+srv.URL+`/.well-known/oauth-protected-resource/mcp"`)
+		w.WriteHeader(401)
+	})
+	h := env.handler(t, func(c *HandlerConfig) { c.ServerURL = srv.URL + "/mcp" })
+	err := h.Login(context.Background())
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "is for another resource")
+	assert.EqualValues(t, 0, env.as.registrations.Load())
+}
