@@ -92,8 +92,7 @@ class _Server:
                 break
             time.sleep(0.1)
         self.stop()
-        pytest.fail(f"{self.name} not ready at {url}; log:\n{self.log.read_text(errors='replace')[-3000:]}",
-                    pytrace=False)
+        raise RuntimeError(f"{self.name} not ready at {url}; log:\n{self.log.read_text(errors='replace')[-3000:]}")
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -105,26 +104,38 @@ class _Server:
                 self.proc.wait(timeout=5)
 
 
-@pytest.fixture(scope="module")
-def demo_servers(tmp_path_factory):
-    """Both servers as `make demo` runs them: issuer and resource on `localhost`, free ports."""
-    tmp = tmp_path_factory.mktemp("examples")
+def _start_pair(tmp: Path, servers: list) -> tuple[str, str, Path]:
+    """Start both servers as `make demo` does: issuer and resource on `localhost`, free ports."""
     auth_port, mcp_port = _free_port(), _free_port()
     issuer, resource = f"http://localhost:{auth_port}", f"http://localhost:{mcp_port}/mcp"
     audit = tmp / "mcp" / "logs" / "audit.jsonl"
-    auth = _Server("http-oauth2-mock-server", tmp / "auth", {
+    servers.append(_Server("http-oauth2-mock-server", tmp / "auth", {
         "AUTH_SERVER_LISTEN": f"127.0.0.1:{auth_port}", "AUTH_SERVER_ISSUER": issuer,
         "AUTH_MOCK_AUTO_APPROVE": "true", "AUTH_MOCK_CONTROL_API": "true",
-        "AUTH_KEYS_PRIVATE_KEY_FILE": str(tmp / "auth" / "keys" / "private_key.pem")})
-    servers = [auth]
+        "AUTH_KEYS_PRIVATE_KEY_FILE": str(tmp / "auth" / "keys" / "private_key.pem")}))
+    servers[-1].wait_ready(f"http://127.0.0.1:{auth_port}/healthz")
+    servers.append(_Server("http-mcp-mock-server", tmp / "mcp", {
+        "MCP_SERVER_LISTEN": f"127.0.0.1:{mcp_port}", "MCP_SERVER_RESOURCE": resource,
+        "MCP_AUTH_ISSUER": issuer, "MCP_AUDIT_FILE": str(audit)}))
+    servers[-1].wait_ready(f"http://127.0.0.1:{mcp_port}/readyz")  # 200 once the JWKS is loaded
+    return issuer, resource, audit
+
+
+@pytest.fixture(scope="module")
+def demo_servers(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("examples")
+    servers: list[_Server] = []
     try:
-        auth.wait_ready(f"http://127.0.0.1:{auth_port}/healthz")
-        mcp = _Server("http-mcp-mock-server", tmp / "mcp", {
-            "MCP_SERVER_LISTEN": f"127.0.0.1:{mcp_port}", "MCP_SERVER_RESOURCE": resource,
-            "MCP_AUTH_ISSUER": issuer, "MCP_AUDIT_FILE": str(audit)})
-        servers.append(mcp)
-        mcp.wait_ready(f"http://127.0.0.1:{mcp_port}/healthz")
-        mcp.wait_ready(f"http://127.0.0.1:{mcp_port}/readyz")  # JWKS loaded
+        for attempt in range(3):  # a free port can be taken between the check and the bind
+            try:
+                issuer, resource, audit = _start_pair(tmp, servers)
+                break
+            except RuntimeError as err:
+                for server in servers:
+                    server.stop()
+                servers.clear()
+                if "address already in use" not in str(err) or attempt == 2:
+                    pytest.fail(str(err), pytrace=False)
         yield {"issuer": issuer, "resource": resource, "audit": audit, "tmp": tmp, "servers": servers}
     finally:
         for server in servers:
@@ -203,9 +214,9 @@ def ts_example():
     npm = shutil.which("npm")
     if not npm or not shutil.which("node"):
         pytest.skip("node/npm are not installed: the TypeScript example cannot run")
-    installed = (TS_DIR / "node_modules" / "@modelcontextprotocol" / "sdk").is_dir() and \
-        (TS_DIR / "node_modules" / ".bin" / "tsc").exists()
-    if not installed:
+    # npm keeps a copy of the lock it installed; an older one means package-lock.json changed since.
+    installed = TS_DIR / "node_modules" / ".package-lock.json"
+    if not installed.exists() or installed.stat().st_mtime < (TS_DIR / "package-lock.json").stat().st_mtime:
         try:
             proc = subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=TS_DIR, capture_output=True,
                                   text=True, timeout=NPM_TIMEOUT, stdin=subprocess.DEVNULL)
