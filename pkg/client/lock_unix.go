@@ -3,10 +3,16 @@
 package client
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"syscall"
+	"time"
 )
+
+// lockWait bounds how long a writer waits for another process holding the
+// cache lock (writes take milliseconds; a longer wait means a stuck peer).
+const lockWait = 10 * time.Second
 
 // lockFile takes an exclusive advisory lock (flock) on path, so two client
 // processes updating the token cache at once do not lose each other's
@@ -16,9 +22,17 @@ func lockFile(path string) (func(), error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-		_ = f.Close()
-		return nil, fmt.Errorf("flock %s: %w", path, err)
+	deadline := time.Now().Add(lockWait)
+	for {
+		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) || time.Now().After(deadline) {
+			_ = f.Close()
+			return nil, fmt.Errorf("flock %s: %w", path, err)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	return func() {
 		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
