@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -177,9 +178,13 @@ func TestFlowStepUpRetryLimit(t *testing.T) {
 		return &http.Response{StatusCode: 403, Body: http.NoBody, Header: http.Header{"Www-Authenticate": {
 			`Bearer error="insufficient_scope", scope="mcp:read mcp:write"`}}}
 	}
-	req, _ := http.NewRequest(http.MethodPost, env.mcp.URL(), nil)
-	require.NoError(t, h.Authorize(context.Background(), req, forbidden()))
-	err = h.Authorize(context.Background(), req, forbidden())
+	withToken := func() *http.Request {
+		req, _ := http.NewRequest(http.MethodPost, env.mcp.URL(), nil)
+		req.Header.Set("Authorization", "Bearer "+h.Current().Current().AccessToken)
+		return req
+	}
+	require.NoError(t, h.Authorize(context.Background(), withToken(), forbidden()))
+	err = h.Authorize(context.Background(), withToken(), forbidden())
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "still answers insufficient_scope")
 	assert.EqualValues(t, 3, env.as.authorizations.Load(), "1 login + MaxStepUps re-authorizations")
@@ -303,4 +308,26 @@ func TestDiscoveryRefusesResourceMismatch(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "is for another resource")
 	assert.EqualValues(t, 0, env.as.registrations.Load())
+}
+
+func TestConcurrent401sShareOneRefresh(t *testing.T) {
+	env := newEnv(t)
+	h := env.handler(t, nil)
+	s := connectSession(t, h)
+	assert.Equal(t, "you are alice", whoami(t, s))
+	env.as.revokeAllAccess() // every in-flight call now gets a 401
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res, err := s.CallTool(context.Background(), &mcp.CallToolParams{Name: "whoami", Arguments: map[string]any{}})
+			if assert.NoError(t, err) {
+				assert.Equal(t, "you are alice", contentText(res.Content))
+			}
+		}()
+	}
+	wg.Wait()
+	assert.EqualValues(t, 1, env.as.refreshes.Load(), "one refresh for all the 401s")
+	assert.EqualValues(t, 1, env.as.authorizations.Load(), "no new login")
 }

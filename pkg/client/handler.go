@@ -79,6 +79,7 @@ type HandlerConfig struct {
 type Handler struct {
 	cfg HandlerConfig
 
+	authMu    sync.Mutex // serialises authorizations
 	mu        sync.Mutex
 	ts        *RefreshingTokenSource
 	key       string // cache key of ts
@@ -182,6 +183,13 @@ func (h *Handler) Authorize(ctx context.Context, req *http.Request, resp *http.R
 		return fmt.Errorf("malformed WWW-Authenticate header: %w", err)
 	}
 	ch := &Challenge{Status: status, Challenges: chs}
+	// One authorization at a time: concurrent requests that all got a 401
+	// (or 403) must not each start a login or a refresh.
+	h.authMu.Lock()
+	defer h.authMu.Unlock()
+	if h.replacedSince(req) {
+		return nil // another caller refreshed or logged in meanwhile: retry with that
+	}
 	switch status {
 	case http.StatusUnauthorized:
 		if h.tryRefresh(ctx, req) {
@@ -197,6 +205,18 @@ func (h *Handler) Authorize(ctx context.Context, req *http.Request, resp *http.R
 		h.cfg.Events(Event{"step-up", "server needs scope " + quoteOrNone(ch.Param("scope")) + " (403 insufficient_scope): authorizing again"})
 	}
 	return h.authorize(ctx, req, status, header, chs)
+}
+
+// replacedSince reports whether the token held now is valid and differs
+// from the one req carried.
+func (h *Handler) replacedSince(req *http.Request) bool {
+	ts := h.Current()
+	if ts == nil {
+		return false
+	}
+	cur := ts.Current()
+	sent := strings.TrimPrefix(req.Header.Get("Authorization"), "Bearer ")
+	return cur != nil && cur.AccessToken != "" && sent != cur.AccessToken && ts.Valid()
 }
 
 // tryRefresh handles a 401 for a token we believed valid: one refresh

@@ -98,6 +98,13 @@ func (s *RefreshingTokenSource) Token() (*oauth2.Token, error) {
 	return s.refreshLocked(context.Background())
 }
 
+// Valid reports whether the token held now is usable without a refresh.
+func (s *RefreshingTokenSource) Valid() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.freshLocked()
+}
+
 // Current returns the token held now, without refreshing.
 func (s *RefreshingTokenSource) Current() *oauth2.Token {
 	s.mu.Lock()
