@@ -220,13 +220,21 @@ func (s *Server) bearerToken(r *http.Request) (token string, found bool) {
 // returns nil.
 func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, challengeScopes []string) *Identity {
 	st := stateFrom(r.Context())
+	token, found := s.bearerToken(r)
 	if r.URL.Query().Has("access_token") {
 		// RFC 6750 §2.3 (URI query parameter) is not supported: tokens in
-		// URLs end up in logs and Referer headers.
-		s.refuse(w, r, http.StatusBadRequest, "invalid_request", "access tokens are accepted only in the Authorization header", challengeScopes)
+		// URLs end up in logs and Referer headers. Alone, it counts as no
+		// credentials (401 and a fresh challenge); beside a header token it
+		// is two methods at once, which §2 forbids (400 invalid_request).
+		if found {
+			s.refuse(w, r, http.StatusBadRequest, "invalid_request", "more than one method used to send the access token", challengeScopes)
+			return nil
+		}
+		st.reason = "access token in the query string refused"
+		w.Header().Set("WWW-Authenticate", s.challenge("", "", challengeScopes))
+		writeOAuthError(w, http.StatusUnauthorized, "", "access tokens are accepted only in the Authorization header")
 		return nil
 	}
-	token, found := s.bearerToken(r)
 	if !found {
 		// RFC 6750 §3.1: no error code when the request has no credentials.
 		s.refuse(w, r, http.StatusUnauthorized, "", "no bearer token", challengeScopes)

@@ -167,11 +167,14 @@ func TestTokenInQueryStringRefused(t *testing.T) {
 	env := newTestEnv(t, nil)
 	tok := env.token("alice", "mcp:read")
 	res := env.do(http.MethodPost, env.mcpURL()+"?access_token="+tok, initializeBody, nil)
-	require.Equal(t, http.StatusBadRequest, res.StatusCode)
-	assert.Equal(t, "invalid_request", challengeParams(t, res)["error"])
-	// Even with a valid header, a token in the URL is refused.
+	require.Equal(t, http.StatusUnauthorized, res.StatusCode, "a query token counts as no credentials")
+	p := challengeParams(t, res)
+	assert.NotEmpty(t, p["resource_metadata"])
+	assert.Contains(t, readBody(t, res), "Authorization header")
+	// With a header token too: two methods at once (RFC 6750 §2), 400.
 	res = env.do(http.MethodPost, env.mcpURL()+"?access_token="+tok, initializeBody, bearer(tok))
 	require.Equal(t, http.StatusBadRequest, res.StatusCode)
+	assert.Equal(t, "invalid_request", challengeParams(t, res)["error"])
 }
 
 func TestInsufficientScope(t *testing.T) {

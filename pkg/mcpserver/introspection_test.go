@@ -1,0 +1,121 @@
+package mcpserver
+
+import (
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// introspectionEnv serves introspection answers from a table of opaque
+// tokens, counting calls.
+type introspectionTable struct {
+	mu      sync.Mutex
+	answers map[string]map[string]any
+	calls   atomic.Int64
+}
+
+func (it *introspectionTable) set(token string, answer map[string]any) {
+	it.mu.Lock()
+	defer it.mu.Unlock()
+	it.answers[token] = answer
+}
+
+func (it *introspectionTable) lookup(token string) map[string]any {
+	it.calls.Add(1)
+	it.mu.Lock()
+	defer it.mu.Unlock()
+	if a, ok := it.answers[token]; ok {
+		return a
+	}
+	return map[string]any{"active": false}
+}
+
+func newIntrospectionEnv(t *testing.T) (*testEnv, *introspectionTable) {
+	iss := newTestIssuer(t)
+	table := &introspectionTable{answers: map[string]map[string]any{}}
+	iss.introspec = table.lookup
+	env := newTestEnvWithIssuer(t, iss, func(c *Config) {
+		c.Auth.Mode = ModeIntrospection
+		c.Auth.IntrospectionClientSecret = "introspect-secret"
+		c.Auth.IntrospectionCacheTTL = 5 * time.Second
+	}, true)
+	return env, table
+}
+
+func activeAnswer(env *testEnv, sub, aud, scope string) map[string]any {
+	now := env.clock.Now()
+	return map[string]any{
+		"active": true, "sub": sub, "aud": aud, "iss": env.iss.URL(), "scope": scope,
+		"exp": now.Add(time.Hour).Unix(), "iat": now.Unix(), "client_id": "test-client",
+		"jti": "j-" + sub, "email": sub + "@example.com",
+	}
+}
+
+func TestIntrospectionMode(t *testing.T) {
+	env, table := newIntrospectionEnv(t)
+	table.set("opaque-alice", activeAnswer(env, "alice", testResource, allScopes))
+	cs := env.connect("opaque-alice")
+	res, err := cs.CallTool(ctx10s(t), &mcp.CallToolParams{Name: "whoami"})
+	require.NoError(t, err)
+	assert.Equal(t, "alice", structured[WhoamiOutput](t, res).Subject)
+
+	table.set("other-aud", activeAnswer(env, "alice", "http://elsewhere/mcp", "mcp:read"))
+	wrongIss := activeAnswer(env, "alice", testResource, "mcp:read")
+	wrongIss["iss"] = "http://evil.example"
+	table.set("wrong-iss", wrongIss)
+	noExp := activeAnswer(env, "alice", testResource, "mcp:read")
+	delete(noExp, "exp")
+	table.set("no-exp", noExp)
+	for _, tok := range []string{"unknown", "other-aud", "wrong-iss", "no-exp"} {
+		res := env.post(initializeBody, bearer(tok))
+		require.Equal(t, http.StatusUnauthorized, res.StatusCode, tok)
+		assert.Equal(t, "invalid_token", challengeParams(t, res)["error"], tok)
+	}
+}
+
+func TestIntrospectionRevocationAfterCacheTTL(t *testing.T) {
+	env, table := newIntrospectionEnv(t)
+	table.set("opaque", activeAnswer(env, "bob", testResource, "mcp:read"))
+	require.Equal(t, http.StatusOK, env.post(initializeBody, bearer("opaque")).StatusCode)
+	calls := table.calls.Load()
+	require.Equal(t, http.StatusOK, env.post(initializeBody, bearer("opaque")).StatusCode)
+	assert.Equal(t, calls, table.calls.Load(), "answered from the short cache")
+
+	table.set("opaque", map[string]any{"active": false}) // revoked
+	env.clock.Advance(6 * time.Second)                   // past introspection_cache_ttl
+	res := env.post(initializeBody, bearer("opaque"))
+	assert.Equal(t, http.StatusUnauthorized, res.StatusCode, "revoked token refused before it expires")
+}
+
+func TestIntrospectionBadClientCredentialsIsUnavailable(t *testing.T) {
+	iss := newTestIssuer(t)
+	iss.introspec = func(string) map[string]any { return map[string]any{"active": false} }
+	env := newTestEnvWithIssuer(t, iss, func(c *Config) {
+		c.Auth.Mode = ModeIntrospection
+		c.Auth.IntrospectionClientSecret = "wrong"
+	}, true)
+	res := env.post(initializeBody, bearer("whatever"))
+	assert.Equal(t, http.StatusServiceUnavailable, res.StatusCode)
+	assert.NotEmpty(t, res.Header.Get("Retry-After"))
+}
+
+func TestAuthDisabledForBenchmarks(t *testing.T) {
+	iss := newTestIssuer(t)
+	env := newTestEnvWithIssuer(t, iss, func(c *Config) { c.Auth.Enabled = false }, false)
+	require.NoError(t, env.srv.Ready())
+	cs := env.connect("ignored")
+	res, err := cs.CallTool(ctx10s(t), &mcp.CallToolParams{Name: "whoami"})
+	require.NoError(t, err)
+	who := structured[WhoamiOutput](t, res)
+	assert.Equal(t, anonymousSubject, who.Subject)
+	assert.False(t, who.Authenticated)
+	res, err = cs.CallTool(ctx10s(t), &mcp.CallToolParams{Name: "add_note", Arguments: map[string]any{"text": "n"}})
+	require.NoError(t, err)
+	assert.False(t, res.IsError)
+}
