@@ -23,7 +23,7 @@ from typing import Any, Iterable
 import requests
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-BIN_DIR = REPO_ROOT / "bin"
+BIN_DIR = Path(os.environ.get("TEST_BIN_DIR") or REPO_ROOT / "bin")  # TEST_BIN_DIR: binaries built elsewhere
 
 AUTH_BINARY = "http-oauth2-mock-server"
 MCP_BINARY = "http-mcp-mock-server"
