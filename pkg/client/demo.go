@@ -2,9 +2,9 @@ package client
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"slices"
 	"strings"
 
@@ -157,7 +157,11 @@ func (a *App) demoSession(ctx context.Context, d *demo, h *Handler, s *mcp.Clien
 		if err != nil {
 			return fmt.Errorf("tools/call whoami: %w", err)
 		}
-		d.line("%s", oneLine(contentText(res.Content)))
+		text := contentText(res.Content)
+		d.line("%s", oneLine(text))
+		if who := attributedUser(text, res.StructuredContent); who != "" {
+			d.line("the server attributes this call to: %s", who)
+		}
 	} else {
 		d.line("the server has no whoami tool: skipped")
 	}
@@ -215,4 +219,27 @@ func demoRead(ctx context.Context, d *demo, s *mcp.ClientSession) error {
 	return nil
 }
 
-var _ = io.Discard
+// attributedUser reads subject and email from whoami's answer (structured
+// content, else its JSON text).
+func attributedUser(text string, structured any) string {
+	var v map[string]any
+	if m, ok := structured.(map[string]any); ok {
+		v = m
+	} else if json.Unmarshal([]byte(text), &v) != nil {
+		return ""
+	}
+	sub := claimString(v, "subject")
+	if sub == "" {
+		sub = claimString(v, "sub")
+	}
+	if sub == "" {
+		return ""
+	}
+	if email := claimString(v, "email"); email != "" {
+		sub += " <" + email + ">"
+	}
+	if c := claimString(v, "client_id"); c != "" {
+		sub += " via client " + c
+	}
+	return sub
+}
