@@ -2,6 +2,7 @@ package client
 
 import (
 	"encoding/json"
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -50,4 +51,12 @@ func TestSplitToolJSON(t *testing.T) {
 	rest, tj = splitToolJSON([]string{"--json", "tools"})
 	assert.Equal(t, []string{"--json", "tools"}, rest)
 	assert.Empty(t, tj)
+}
+
+func ExampleToolArguments() {
+	schema := map[string]any{"properties": map[string]any{
+		"a": map[string]any{"type": "number"}, "operation": map[string]any{"type": "string"}}}
+	args, _ := ToolArguments(schema, []string{"operation=multiply", "a=6"}, `{"b":7}`)
+	fmt.Println(args["operation"], args["a"], args["b"])
+	// Output: multiply 6 7
 }

@@ -290,6 +290,7 @@ type limitedReader struct {
 	n int64
 }
 
+// Read implements io.Reader, failing once the limit is passed.
 func (l *limitedReader) Read(p []byte) (int, error) {
 	if l.n <= 0 {
 		return 0, errors.New("token cache too large")

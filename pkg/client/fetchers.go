@@ -31,6 +31,7 @@ type AuthorizationError struct {
 	Description string
 }
 
+// Error implements error.
 func (e *AuthorizationError) Error() string {
 	if e.Code == "access_denied" {
 		return "login denied by the authorization server (access_denied" + descSuffix(e.Description) + ")"
