@@ -70,7 +70,9 @@ func run(args []string) error {
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := httpServer.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("shutdown: %w", err)
+		// Open SSE streams do not end by themselves: cut them.
+		logger.Warn("graceful shutdown timed out; closing remaining connections", "error", err)
+		_ = httpServer.Close()
 	}
 	return nil
 }

@@ -39,7 +39,7 @@ func (c *testClock) Advance(d time.Duration) {
 }
 
 type testEnv struct {
-	t      *testing.T
+	t      testing.TB
 	iss    *testIssuer
 	clock  *testClock
 	srv    *Server
@@ -50,12 +50,12 @@ type testEnv struct {
 
 // newTestEnv builds a server against a fresh in-test issuer; mutate adjusts
 // the config; the server is ready (JWKS loaded) unless the issuer is down.
-func newTestEnv(t *testing.T, mutate func(*Config)) *testEnv {
+func newTestEnv(t testing.TB, mutate func(*Config)) *testEnv {
 	t.Helper()
 	return newTestEnvWithIssuer(t, newTestIssuer(t), mutate, true)
 }
 
-func newTestEnvWithIssuer(t *testing.T, iss *testIssuer, mutate func(*Config), waitReady bool) *testEnv {
+func newTestEnvWithIssuer(t testing.TB, iss *testIssuer, mutate func(*Config), waitReady bool) *testEnv {
 	t.Helper()
 	cfg := DefaultConfig()
 	cfg.Server.Listen = "127.0.0.1:0"

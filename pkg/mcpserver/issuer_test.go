@@ -31,7 +31,7 @@ type testKey struct {
 }
 
 type testIssuer struct {
-	t         *testing.T
+	t         testing.TB
 	srv       *httptest.Server
 	mu        sync.Mutex
 	keys      []*testKey
@@ -40,7 +40,7 @@ type testIssuer struct {
 	introspec func(token string) map[string]any
 }
 
-func newTestIssuer(t *testing.T) *testIssuer {
+func newTestIssuer(t testing.TB) *testIssuer {
 	t.Helper()
 	iss := &testIssuer{t: t}
 	iss.addRSAKey()
