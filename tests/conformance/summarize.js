@@ -4,7 +4,7 @@
 // Exits 1 when a required scenario (parts "server" and "client") failed;
 // the "draft" part is informational.
 //
-// Usage: node summarize.js RESULTS_DIR [ELAPSED_SECONDS]
+// Usage: node summarize.js RESULTS_DIR [ELAPSED_SECONDS] [RESULTS_DIR_AS_SHOWN]
 'use strict';
 
 const fs = require('fs');
@@ -17,6 +17,7 @@ const MAX_REASON = 400;
 function main() {
   const out = process.argv[2];
   const elapsed = Number(process.argv[3] || 0);
+  const shown = process.argv[4] || out;
   if (!out) {
     console.error('usage: node summarize.js RESULTS_DIR [ELAPSED_SECONDS]');
     process.exit(2);
@@ -30,7 +31,7 @@ function main() {
       const [part, dir] = line.split('\t');
       return summarizeScenario(part, dir);
     });
-  printText(rows, elapsed);
+  printText(rows, elapsed, shown);
   fs.writeFileSync(path.join(out, 'summary.md'), markdown(rows, elapsed));
   fs.writeFileSync(path.join(out, 'summary.json'), JSON.stringify({ elapsedSeconds: elapsed, scenarios: rows }, null, 2) + '\n');
   const requiredFailed = rows.filter((r) => REQUIRED.has(r.part) && !r.passed);
@@ -139,7 +140,7 @@ function totals(rows, part) {
   return { passed: r.filter((x) => x.passed).length, total: r.length };
 }
 
-function printText(rows, elapsed) {
+function printText(rows, elapsed, shown) {
   console.log('\n=== MCP conformance summary ===');
   for (const r of rows) {
     const mark = r.passed ? 'PASS' : 'FAIL';
@@ -155,7 +156,7 @@ function printText(rows, elapsed) {
   }
   const req = rows.filter((r) => REQUIRED.has(r.part));
   const reqPassed = req.filter((r) => r.passed).length;
-  console.log(`required: ${reqPassed}/${req.length} passed in ${elapsed}s; details in tests/.output/conformance/`);
+  console.log(`required: ${reqPassed}/${req.length} passed in ${elapsed}s; details in ${shown}/`);
 }
 
 function markdown(rows, elapsed) {
