@@ -81,6 +81,26 @@ def control(auth_server: AuthServer) -> harness.Control:
     return auth_server.control
 
 
+@pytest.fixture
+def services(tmp_path):
+    """Start extra servers with private configs inside one test; all stopped afterwards."""
+    if os.environ.get("AUTH_SERVER_URL") or os.environ.get("MCP_SERVER_URL"):
+        pytest.skip("needs private server configs (external services in use)")
+    reg = harness.Services(tmp_path)
+    yield reg
+    reg.stop_all()
+
+
+@pytest.fixture(scope="module")
+def module_services(tmp_path_factory):
+    """Like `services`, shared by the tests of one module."""
+    if os.environ.get("AUTH_SERVER_URL") or os.environ.get("MCP_SERVER_URL"):
+        pytest.skip("needs private server configs (external services in use)")
+    reg = harness.Services(tmp_path_factory.mktemp("extra"))
+    yield reg
+    reg.stop_all()
+
+
 @pytest.fixture(scope="session")
 def token_log() -> harness.TokenLog:
     return harness.TokenLog()

@@ -211,29 +211,43 @@ def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 class ServiceProcess:
     """One started binary: its working directory, config file, logs and process handle."""
 
-    def __init__(self, name: str, workdir: Path, config_text: str, port: int, health_path: str = "/healthz"):
+    def __init__(self, name: str, workdir: Path, config_text: str | None, port: int, health_path: str = "/healthz",
+                 env: dict[str, str] | None = None):
         self.name = name
         self.workdir = workdir
         self.port = port
         self.base_url = f"http://127.0.0.1:{port}"
-        self.config_path = workdir / f"{name}.toml"
-        self.config_path.write_text(config_text)
+        self.config_path: Path | None = None
+        if config_text is not None:  # None: no --config, built-in defaults and the environment only
+            self.config_path = workdir / f"{name}.toml"
+            self.config_path.write_text(config_text)
+        self.env = env or {}
         self.stdout_path = workdir / "stdout.log"
         self.stderr_path = workdir / "stderr.log"
         self.health_path = health_path
         self.proc: subprocess.Popen | None = None
 
-    def start(self) -> "ServiceProcess":
-        binary = ensure_binary(self.name)
+    def command(self) -> list[str]:
+        cmd = [str(ensure_binary(self.name))]
+        if self.config_path is not None:
+            cmd += ["--config", str(self.config_path)]
+        return cmd
+
+    def spawn(self) -> subprocess.Popen:
+        """Start the process without waiting for it (for start-up failure tests)."""
         with open(self.stdout_path, "ab") as out, open(self.stderr_path, "ab") as err:
             self.proc = subprocess.Popen(
-                [str(binary), "--config", str(self.config_path)],
+                self.command(),
                 cwd=self.workdir,
                 stdout=out,
                 stderr=err,
                 stdin=subprocess.DEVNULL,
-                env=child_env(),
+                env=child_env(self.env),
             )
+        return self.proc
+
+    def start(self) -> "ServiceProcess":
+        self.spawn()
         self.wait_healthy()
         return self
 
@@ -287,29 +301,37 @@ def start_with_free_port(factory, attempts: int = 3) -> ServiceProcess:
     raise RuntimeError(f"could not start after {attempts} attempts: {last}")
 
 
-def auth_server_config(port: int, workdir: Path) -> str:
+def merge_tables(base: dict[str, dict[str, Any]], overrides: dict[str, dict[str, Any]] | None) -> dict:
+    out = {k: dict(v) for k, v in base.items()}
+    for table, keys in (overrides or {}).items():
+        out.setdefault(table, {}).update(keys)
+    return out
+
+
+def auth_server_config(port: int, workdir: Path, overrides: dict[str, dict[str, Any]] | None = None) -> str:
     issuer = f"http://127.0.0.1:{port}"
     return render_toml(
-        {
+        merge_tables({
             "server": {"listen": f"127.0.0.1:{port}", "issuer": issuer},
             "log": {"level": "debug"},
             "keys": {"private_key_file": str(workdir / "keys" / "private_key.pem"), "algorithm": "RS256"},
             "storage": {"driver": "memory"},
             "mock": {"auto_approve": True, "default_user": "alice", "control_api": True},
             "cimd": {"allow_loopback": True},
-        },
+        }, overrides),
         {"users": USERS, "clients": SHIPPED_CLIENTS + EXTRA_CLIENTS},
     )
 
 
-def mcp_server_config(port: int, issuer: str, audit_file: Path) -> str:
+def mcp_server_config(port: int, issuer: str, audit_file: Path,
+                      overrides: dict[str, dict[str, Any]] | None = None) -> str:
     return render_toml(
-        {
+        merge_tables({
             "server": {"listen": f"127.0.0.1:{port}", "resource": f"http://127.0.0.1:{port}/mcp"},
             "log": {"level": "debug"},
             "auth": {"enabled": True, "mode": "jwt", "issuer": issuer},
             "audit": {"file": str(audit_file), "sync": "always", "fail_closed": True},
-        }
+        }, overrides)
     )
 
 
@@ -876,3 +898,55 @@ def unverified_claims(token: str) -> dict[str, Any]:
     import jwt
 
     return jwt.decode(token, options={"verify_signature": False})
+
+
+class Services:
+    """Extra server processes a test starts with a private config; stop_all() at teardown."""
+
+    def __init__(self, base_dir: Path):
+        self.base_dir = base_dir
+        self.procs: list[ServiceProcess] = []
+        self.count = 0
+
+    def workdir(self, name: str) -> Path:
+        self.count += 1
+        path = self.base_dir / f"{name}-{self.count}"
+        path.mkdir(parents=True)
+        return path
+
+    def auth_process(self, overrides=None, port: int | None = None) -> ServiceProcess:
+        workdir = self.workdir("auth")
+        port = port or free_port()
+        proc = ServiceProcess(AUTH_BINARY, workdir, auth_server_config(port, workdir, overrides), port)
+        self.procs.append(proc)
+        return proc
+
+    def auth(self, overrides=None, port: int | None = None) -> AuthServer:
+        proc = self.auth_process(overrides, port).start()
+        return AuthServer(proc.base_url, proc)
+
+    def mcp_process(self, issuer: str, overrides=None, port: int | None = None) -> ServiceProcess:
+        workdir = self.workdir("mcp")
+        port = port or free_port()
+        audit = workdir / "logs" / "audit.jsonl"
+        proc = ServiceProcess(MCP_BINARY, workdir, mcp_server_config(port, issuer, audit, overrides), port)
+        self.procs.append(proc)
+        return proc
+
+    def mcp(self, issuer: str, overrides=None, ready: bool = True) -> MCPServer:
+        proc = self.mcp_process(issuer, overrides).start()
+        if ready:
+            bounded_wait(lambda: http_status(proc.base_url + "/readyz") == 200, STARTUP_TIMEOUT, what="/readyz")
+        return MCPServer(proc.base_url + "/mcp", proc, proc.workdir / "logs" / "audit.jsonl")
+
+    def stop_all(self) -> None:
+        for proc in reversed(self.procs):
+            proc.stop()
+
+
+def http_status(url: str, **kw) -> int:
+    """The status of a GET, 0 when the server does not answer."""
+    try:
+        return requests.get(url, timeout=1.0, **kw).status_code
+    except requests.RequestException:
+        return 0

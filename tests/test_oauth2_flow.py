@@ -788,3 +788,254 @@ def test_control_short_access_token_lifetime(auth_server, control):
     assert tokens["expires_in"] <= 2
     claims = harness.unverified_claims(tokens["access_token"])
     assert claims["exp"] - claims["iat"] <= 2
+
+
+# ------------------------------------------------------------------------------------------------
+# servers with their own configuration: consent page, initial access token, client cap, ES256,
+# SQLite persistence across a restart, environment-only configuration, invalid configuration
+
+from html.parser import HTMLParser  # noqa: E402
+
+INITIAL_ACCESS_TOKEN = "iat-" + secrets.token_hex(12)
+
+
+class FormParser(HTMLParser):
+    """Collects the forms of a page: action, method, inputs and submit buttons."""
+
+    def __init__(self):
+        super().__init__()
+        self.forms: list[dict] = []
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "form":
+            self.forms.append({"action": a.get("action", ""), "method": (a.get("method") or "get").lower(),
+                               "inputs": [], "buttons": []})
+        elif self.forms and tag == "input":
+            self.forms[-1]["inputs"].append(a)
+        elif self.forms and tag == "button":
+            self.forms[-1]["buttons"].append(a)
+
+
+def consent_form(resp):
+    parser = FormParser()
+    parser.feed(resp.text)
+    assert len(parser.forms) == 1, f"expected one form on the consent page: {resp.text[:500]}"
+    form = parser.forms[0]
+    assert form["method"] == "post"
+    hidden = {i["name"]: i.get("value", "") for i in form["inputs"] if i.get("type") == "hidden"}
+    return urllib.parse.urljoin(resp.url, form["action"]), hidden, form
+
+
+@pytest.fixture(scope="module")
+def manual_as(module_services):
+    """An authorization server that shows its consent page, wants an initial access token for
+    registration, caps registered clients at 2 and signs with ES256."""
+    return module_services.auth({
+        "mock": {"auto_approve": False},
+        "registration": {"initial_access_token": INITIAL_ACCESS_TOKEN, "max_clients": 2},
+        "keys": {"algorithm": "ES256"},
+    })
+
+
+def open_consent(server, http, **kw):
+    verifier, challenge = pkce_pair()
+    state = secrets.token_urlsafe(8)
+    resp = http.get(server.endpoint("authorization_endpoint"), params={
+        "response_type": "code", "client_id": PUBLIC_CLIENT, "redirect_uri": DEFAULT_REDIRECT,
+        "scope": kw.get("scope", "openid mcp:read offline_access"), "state": state, "code_challenge": challenge,
+        "code_challenge_method": "S256", "resource": RESOURCE}, allow_redirects=False, timeout=harness.HTTP_TIMEOUT)
+    assert resp.status_code == 200, resp.text[:300]
+    assert resp.headers.get("Content-Type", "").startswith("text/html")
+    return resp, verifier, state
+
+
+def test_consent_page_is_safe_and_complete(manual_as):
+    http = harness.requests.Session()
+    resp, _, _ = open_consent(manual_as, http)
+    assert resp.headers.get("X-Frame-Options", "").upper() == "DENY"
+    assert "frame-ancestors 'none'" in resp.headers.get("Content-Security-Policy", "")
+    action, hidden, form = consent_form(resp)
+    assert hidden.get("csrf_token"), "no CSRF token on the consent form"
+    for text in ("alice", "bob", "mcp:read", "127.0.0.1"):  # users, scopes, redirect host
+        assert text in resp.text
+    assert {b.get("value") for b in form["buttons"]} >= {"approve", "deny"}
+
+
+def test_consent_approve_and_deny(manual_as):
+    http = harness.requests.Session()
+    resp, verifier, state = open_consent(manual_as, http)
+    action, hidden, _ = consent_form(resp)
+    decision = http.post(action, data={**hidden, "user": "bob", "action": "approve"}, allow_redirects=False,
+                         timeout=harness.HTTP_TIMEOUT)
+    params = manual_as.redirect_params(decision, DEFAULT_REDIRECT, state)
+    assert params.get("code"), params
+    tokens = manual_as.token_request({"grant_type": "authorization_code", "code": params["code"],
+                                      "redirect_uri": DEFAULT_REDIRECT, "client_id": PUBLIC_CLIENT,
+                                      "code_verifier": verifier, "resource": RESOURCE}).json()
+    claims = verify_jwt(manual_as, tokens["access_token"], audience=RESOURCE, algorithms=("ES256",))
+    assert claims["sub"] == "bob"
+    # the same form cannot be submitted twice
+    again = http.post(action, data={**hidden, "user": "bob", "action": "approve"}, allow_redirects=False,
+                      timeout=harness.HTTP_TIMEOUT)
+    assert not (again.status_code in (302, 303) and "code=" in again.headers.get("Location", "")), "form replayed"
+
+    resp, _, state = open_consent(manual_as, http)
+    action, hidden, _ = consent_form(resp)
+    denied = http.post(action, data={**hidden, "user": "alice", "action": "deny"}, allow_redirects=False,
+                       timeout=harness.HTTP_TIMEOUT)
+    params = manual_as.redirect_params(denied, DEFAULT_REDIRECT, state)
+    assert params.get("error") == "access_denied" and "code" not in params
+
+
+def test_consent_refuses_bad_csrf_token(manual_as):
+    http = harness.requests.Session()
+    resp, _, _ = open_consent(manual_as, http)
+    action, hidden, _ = consent_form(resp)
+    forged = {**hidden, "csrf_token": "forged-" + secrets.token_hex(8), "user": "alice", "action": "approve"}
+    bad = http.post(action, data=forged, allow_redirects=False, timeout=harness.HTTP_TIMEOUT)
+    assert bad.status_code in (400, 403), bad.status_code
+    assert "code=" not in bad.headers.get("Location", "")
+    # from another browser (no cookie), the real token does not work either
+    other = harness.requests.post(action, data={**hidden, "user": "alice", "action": "approve"},
+                                  allow_redirects=False, timeout=harness.HTTP_TIMEOUT)
+    assert "code=" not in other.headers.get("Location", ""), "CSRF token not bound to the browser"
+
+
+def custom_login(server, claims_json):
+    """Approve on the consent page as the custom subject carol with extra claims; returns the
+    redirect parameters and the verifier."""
+    http = harness.requests.Session()
+    resp, verifier, state = open_consent(server, http)
+    action, hidden, _ = consent_form(resp)
+    decision = http.post(action, data={**hidden, "user": "-custom-", "custom_subject": "carol",
+                                       "custom_claims": claims_json, "action": "approve"},
+                         allow_redirects=False, timeout=harness.HTTP_TIMEOUT)
+    return server.redirect_params(decision, DEFAULT_REDIRECT, state), verifier
+
+
+def redeem(server, params, verifier):
+    resp = server.token_request({"grant_type": "authorization_code", "code": params["code"],
+                                 "redirect_uri": DEFAULT_REDIRECT, "client_id": PUBLIC_CLIENT,
+                                 "code_verifier": verifier, "resource": RESOURCE})
+    assert resp.status_code == 200, resp.text
+    return resp.json()
+
+
+def test_consent_custom_subject_and_claims(manual_as):
+    params, verifier = custom_login(manual_as, '{"email": "carol@example.com", "groups": ["dev"]}')
+    claims = verify_jwt(manual_as, redeem(manual_as, params, verifier)["access_token"], audience=RESOURCE,
+                        algorithms=("ES256",))
+    assert claims["sub"] == "carol" and claims["email"] == "carol@example.com"
+    assert claims.get("groups") == ["dev"]
+
+
+@pytest.mark.parametrize("reserved", ['{"iss": "http://evil.example"}', '{"aud": "http://evil.example"}',
+                                      '{"scope": "mcp:audit"}', '{"exp": 9999999999}', '{"sub": "root"}',
+                                      '[1, 2]', '{"email": '])
+def test_consent_extra_claims_cannot_override_registered_ones(manual_as, reserved):
+    params, verifier = custom_login(manual_as, reserved)
+    if "error" in params:  # refused: the standard error through the registered redirect
+        assert params["error"] == "invalid_request", params
+        return
+    claims = verify_jwt(manual_as, redeem(manual_as, params, verifier)["access_token"], audience=RESOURCE,
+                        algorithms=("ES256",))
+    assert claims["iss"] == manual_as.issuer and claims["aud"] in (RESOURCE, [RESOURCE])
+    assert claims["sub"] == "carol" and "mcp:audit" not in claims["scope"].split()
+    assert claims["exp"] < time.time() + 7200
+
+
+def test_es256_jwks(manual_as):
+    keys = manual_as.http.get(manual_as.endpoint("jwks_uri")).json()["keys"]
+    assert keys and all(k["kty"] == "EC" and k["crv"] == "P-256" and k["kid"] and "d" not in k for k in keys)
+    meta = manual_as.http.get("/.well-known/openid-configuration").json()
+    assert "ES256" in meta["id_token_signing_alg_values_supported"]
+
+
+def test_registration_needs_initial_access_token_and_is_capped(manual_as):
+    url = manual_as.endpoint("registration_endpoint")
+    meta = {"redirect_uris": [DEFAULT_REDIRECT], "token_endpoint_auth_method": "none"}
+    resp = manual_as.http.post(url, json=meta)
+    assert resp.status_code == 401, resp.text
+    resp = manual_as.http.post(url, json=meta, headers={"Authorization": "Bearer wrong"})
+    assert resp.status_code == 401, resp.text
+    auth = {"Authorization": f"Bearer {INITIAL_ACCESS_TOKEN}"}
+    statuses = [manual_as.http.post(url, json=meta, headers=auth).status_code for _ in range(3)]
+    assert statuses[:2] == [201, 201], statuses
+    assert statuses[2] in (400, 403, 429, 503, 507), f"client cap not enforced: {statuses}"
+    assert manual_as.healthy()
+
+
+def test_sqlite_state_survives_restart(services):
+    server = services.auth({"storage": {"driver": "sqlite", "sqlite_path": "data/auth.db"}})
+    reg = server.http.post(server.endpoint("registration_endpoint"),
+                           json={"redirect_uris": [DEFAULT_REDIRECT], "token_endpoint_auth_method": "none",
+                                 "grant_types": ["authorization_code", "refresh_token"]})
+    assert reg.status_code == 201, reg.text
+    client_id = reg.json()["client_id"]
+    kept = server.login(scope="mcp:read offline_access", resource=RESOURCE, client_id=client_id)
+    dropped = server.login(scope="mcp:read offline_access", resource=RESOURCE, client_id=client_id)
+    assert server.revoke(dropped["refresh_token"], client_id=client_id).status_code == 200
+
+    server.process.stop()
+    server.process.start()
+
+    assert (server.process.workdir / "data" / "auth.db").exists()
+    verify_jwt(server, kept["access_token"], audience=RESOURCE)  # the signing key was kept
+    resp = server.refresh(kept["refresh_token"], client_id=client_id)
+    assert resp.status_code == 200, f"refresh family lost in restart: {resp.text}"
+    assert_oauth_error(server.refresh(dropped["refresh_token"], client_id=client_id), "invalid_grant")
+    server.login(scope="mcp:read", client_id=client_id)  # the registered client is still known
+
+
+def test_environment_overrides_without_config_file(services, tmp_path):
+    port = harness.free_port()
+    workdir = services.workdir("env-auth")
+    proc = harness.ServiceProcess(harness.AUTH_BINARY, workdir, None, port, env={
+        "AUTH_SERVER_LISTEN": f"127.0.0.1:{port}",
+        "AUTH_SERVER_ISSUER": f"http://127.0.0.1:{port}",
+        "AUTH_MOCK_AUTO_APPROVE": "true",
+        "AUTH_MOCK_CONTROL_API": "true",
+        "AUTH_TOKENS_ACCESS_TOKEN_TTL": "5m",
+        "AUTH_RESOURCES_ALLOWED": f"{RESOURCE},http://127.0.0.1:9/other",
+    })
+    services.procs.append(proc)
+    proc.start()
+    server = harness.AuthServer(proc.base_url, proc)
+    assert server.issuer == f"http://127.0.0.1:{port}"
+    key = workdir / "keys" / "private_key.pem"
+    assert key.exists(), "the generated key was not saved under keys/ in the working directory"
+    assert oct(key.stat().st_mode & 0o777) == "0o600"
+    assert server.control.enabled
+    tokens = server.login(scope="mcp:read", resource=RESOURCE)
+    assert 295 <= tokens["expires_in"] <= 300
+    # a list from the environment (comma-separated): resources outside the allowlist are refused
+    _, challenge = pkce_pair()
+    resp = server.authorize_request(state="s1", challenge=challenge, resource="http://127.0.0.1:9/not-allowed")
+    assert_redirect_error(server, resp, "invalid_target", "s1")
+    server.login(scope="mcp:read", resource="http://127.0.0.1:9/other")
+
+
+@pytest.mark.parametrize(
+    "name,overrides,env,key",
+    [
+        ("hmac-alg", {"keys": {"algorithm": "HS256"}}, {}, "keys.algorithm"),
+        ("bad-ttl-env", {}, {"AUTH_TOKENS_CODE_TTL": "banana"}, "tokens.code_ttl"),
+        ("bad-storage", {"storage": {"driver": "mongodb"}}, {}, "storage.driver"),
+    ],
+)
+def test_invalid_configuration_is_one_clear_error(services, name, overrides, env, key):
+    port = harness.free_port()
+    workdir = services.workdir(name)
+    proc = harness.ServiceProcess(harness.AUTH_BINARY, workdir, harness.auth_server_config(port, workdir, overrides),
+                                  port, env=env)
+    services.procs.append(proc)
+    proc.spawn()
+    try:
+        code = proc.proc.wait(timeout=10)
+    except harness.subprocess.TimeoutExpired:
+        pytest.fail("the server started with an invalid configuration")
+    assert code != 0
+    err = proc.stderr_path.read_text()
+    assert key in err, err[-1000:]
+    assert "panic" not in err and "goroutine" not in err
