@@ -1039,3 +1039,112 @@ def test_invalid_configuration_is_one_clear_error(services, name, overrides, env
     err = proc.stderr_path.read_text()
     assert key in err, err[-1000:]
     assert "panic" not in err and "goroutine" not in err
+
+
+# ------------------------------------------------------------------------------------------------
+# confidential client on the authorization code flow (client authentication at /token)
+
+
+def confidential_authz(auth_server):
+    return auth_server.authorize(client_id=CONFIDENTIAL_CLIENT, redirect_uri=harness.CONFIDENTIAL_REDIRECT,
+                                 scope="mcp:read offline_access", resource=RESOURCE)
+
+
+def confidential_exchange(auth_server, authz, auth=None, extra=None):
+    data = {"grant_type": "authorization_code", "code": authz.code, "redirect_uri": authz.redirect_uri,
+            "code_verifier": authz.verifier, "resource": RESOURCE}
+    data.update(extra or {})
+    return auth_server.token_request(data, auth=auth)
+
+
+def test_confidential_client_code_flow_basic_and_refresh(auth_server):
+    authz = confidential_authz(auth_server)
+    resp = confidential_exchange(auth_server, authz, auth=(CONFIDENTIAL_CLIENT, CONFIDENTIAL_SECRET))
+    assert resp.status_code == 200, resp.text
+    tokens = resp.json()
+    claims = verify_jwt(auth_server, tokens["access_token"], audience=RESOURCE)
+    assert claims["client_id"] == CONFIDENTIAL_CLIENT
+    resp = auth_server.token_request({"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
+                                     auth=(CONFIDENTIAL_CLIENT, CONFIDENTIAL_SECRET))
+    assert resp.status_code == 200, resp.text
+    # a public client cannot use the confidential client's refresh token
+    assert_oauth_error(auth_server.refresh(resp.json()["refresh_token"], client_id=PUBLIC_CLIENT),
+                       ("invalid_grant", "invalid_client"), status=(400, 401))
+
+
+def test_confidential_client_needs_its_secret(auth_server):
+    authz = confidential_authz(auth_server)
+    resp = confidential_exchange(auth_server, authz, extra={"client_id": CONFIDENTIAL_CLIENT})
+    assert_oauth_error(resp, "invalid_client", status=401)
+    resp = confidential_exchange(auth_server, authz, auth=(CONFIDENTIAL_CLIENT, "wrong"))
+    assert_oauth_error(resp, "invalid_client", status=401)
+    assert resp.headers.get("WWW-Authenticate", "").lower().startswith("basic")
+    # the failed attempts consumed nothing: the right secret still redeems the code
+    resp = confidential_exchange(auth_server, authz, auth=(CONFIDENTIAL_CLIENT, CONFIDENTIAL_SECRET))
+    assert resp.status_code == 200, resp.text
+
+
+def test_two_client_authentication_methods_refused(auth_server):
+    """RFC 6749 §2.3: a client MUST NOT use more than one authentication method per request."""
+    resp = auth_server.token_request(
+        {"grant_type": "client_credentials", "scope": "mcp:read", "client_id": SERVICE_CLIENT,
+         "client_secret": SERVICE_SECRET},
+        auth=(SERVICE_CLIENT, SERVICE_SECRET),
+    )
+    assert_oauth_error(resp, ("invalid_request", "invalid_client"), status=(400, 401))
+
+
+def test_basic_auth_credentials_are_form_urlencoded(auth_server):
+    """RFC 6749 §2.3.1: client id and secret are form-urlencoded before Basic encoding."""
+    client = {"client_id": "svc:with space", "client_secret": "p@ss:w0rd/+", "client_name": "odd chars",
+              "grant_types": ["client_credentials"], "scopes": ["mcp:read"],
+              "token_endpoint_auth_method": "client_secret_basic"}
+    if not auth_server.control.enabled:
+        pytest.skip("needs /control/clients")
+    auth_server.control.call("POST", "/clients", client)
+    import base64
+
+    user = urllib.parse.quote_plus(client["client_id"])
+    password = urllib.parse.quote_plus(client["client_secret"])
+    header = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+    resp = auth_server.token_request({"grant_type": "client_credentials", "scope": "mcp:read"},
+                                     headers={"Authorization": header})
+    assert resp.status_code == 200, resp.text
+
+
+def test_control_added_client_and_user_work(auth_server, control):
+    control.call("POST", "/users", {"subject": "carol", "email": "carol@example.com", "name": "Carol Example"})
+    tokens = auth_server.login(scope="mcp:read", resource=RESOURCE, user="carol")
+    claims = verify_jwt(auth_server, tokens["access_token"], audience=RESOURCE)
+    assert claims["sub"] == "carol" and claims["email"] == "carol@example.com"
+    control.call("DELETE", f"/clients/{SECOND_PUBLIC_CLIENT}")
+    _, challenge = pkce_pair()
+    assert_error_page(auth_server.authorize_request(client_id=SECOND_PUBLIC_CLIENT, state="s", challenge=challenge))
+
+
+def test_control_revoke_user(auth_server, control):
+    alice = auth_server.login(scope="mcp:read offline_access", user="alice")
+    bob = auth_server.login(scope="mcp:read offline_access", user="bob")
+    control.call("POST", "/revoke-user/alice")
+    assert not auth_server.is_active(alice["access_token"])
+    assert_oauth_error(auth_server.refresh(alice["refresh_token"]), "invalid_grant")
+    assert auth_server.is_active(bob["access_token"])
+
+
+@pytest.mark.parametrize("mode", ["malformed", "drop", "delay"])
+def test_control_fault_modes(auth_server, control, mode):
+    control.fault(endpoint="jwks", count=1, status=500, mode=mode, delay_ms=300)
+    url = auth_server.endpoint("jwks_uri")
+    started = time.monotonic()
+    if mode == "drop":
+        with pytest.raises(harness.requests.ConnectionError):
+            auth_server.http.get(url)
+    else:
+        resp = auth_server.http.get(url)
+        assert resp.status_code == 200
+        if mode == "malformed":
+            with pytest.raises(ValueError):
+                resp.json()
+        else:
+            assert time.monotonic() - started >= 0.3 and resp.json()["keys"]
+    assert auth_server.http.get(url).json()["keys"], "the fault outlived its count"
