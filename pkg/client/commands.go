@@ -161,6 +161,14 @@ func (a *App) cmdLogout(ctx context.Context) error {
 			fmt.Fprintf(w, "not logged in to %s: nothing to do\n", a.cfg.MCP.ServerURL)
 		})
 	}
+	if e.Token == nil {
+		if err := a.cache.Delete(e.Key()); err != nil {
+			return fmt.Errorf("delete cache entry: %w", err)
+		}
+		return a.emit(map[string]any{"logged_out": false, "reason": "no tokens cached"}, func(w io.Writer) {
+			fmt.Fprintf(w, "no tokens cached for %s: forgot the client registration\n", e.Resource)
+		})
+	}
 	revokeErr := a.revokeEntry(ctx, e)
 	if err := a.cache.Delete(e.Key()); err != nil {
 		return fmt.Errorf("delete cached tokens: %w", err)

@@ -141,7 +141,9 @@ func TestFlowStateAndIssuerChecks(t *testing.T) {
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tc.want)
 			assert.EqualValues(t, 0, env.as.codeExchanges.Load(), "no code exchanged after a failed check")
-			assert.Nil(t, env.cache.FindByResource(env.mcp.URL()))
+			if e := env.cache.FindByResource(env.mcp.URL()); e != nil {
+				assert.Nil(t, e.Token, "no token stored after a failed check")
+			}
 		})
 	}
 }
@@ -330,4 +332,23 @@ func TestConcurrent401sShareOneRefresh(t *testing.T) {
 	wg.Wait()
 	assert.EqualValues(t, 1, env.as.refreshes.Load(), "one refresh for all the 401s")
 	assert.EqualValues(t, 1, env.as.authorizations.Load(), "no new login")
+}
+
+func TestFailedLoginKeepsTheRegistration(t *testing.T) {
+	env := newEnv(t)
+	env.as.deny = true
+	require.ErrorContains(t, env.handler(t, nil).Login(context.Background()), "login denied")
+	env.as.deny = false
+	require.NoError(t, env.handler(t, nil).Login(context.Background()))
+	assert.EqualValues(t, 1, env.as.registrations.Load(), "the client registered by the failed login is reused")
+}
+
+func TestConfiguredScopesReplaceDiscovered(t *testing.T) {
+	env := newEnv(t)
+	h := env.handler(t, func(c *HandlerConfig) { c.Scopes = []string{"mcp:read", "mcp:write"} })
+	require.NoError(t, h.Login(context.Background()))
+	env.as.mu.Lock()
+	scope := env.as.lastAuth.Get("scope")
+	env.as.mu.Unlock()
+	assert.Contains(t, scope, "mcp:write")
 }

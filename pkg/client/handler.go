@@ -309,6 +309,27 @@ func (h *Handler) chooseRegistration(key string, d *Discovery) registration {
 	return registration{kind: RegistrationDynamic}
 }
 
+// rememberClient caches a new dynamic registration as soon as it is known,
+// so a login that fails later (a denied consent, a token endpoint error)
+// does not make the next attempt register yet another client. We register
+// as a public client ("none"); if the AS gave us a secret anyway, the
+// reused registration fails with invalid_client and a new one is made.
+func (h *Handler) rememberClient(d *Discovery, clientID string) {
+	rec := &ClientRecord{ClientID: clientID, Registration: RegistrationDynamic,
+		AuthStyle: int(oauth2.AuthStyleInParams), RedirectURI: h.cfg.RedirectURI, RegisteredAt: h.cfg.Now().UTC()}
+	err := h.cfg.Cache.Update(CacheKey(d.Resource(), d.Issuer()), func(e *Entry) *Entry {
+		if e == nil {
+			e = &Entry{Resource: d.Resource(), Issuer: d.Issuer(), ServerURL: h.cfg.ServerURL}
+		}
+		e.TokenEndpoint, e.RevocationEndpoint = d.ASM.TokenEndpoint, d.ASM.RevocationEndpoint
+		e.Client, e.Token = rec, nil // tokens of another client are useless with this one
+		return e
+	})
+	if err != nil {
+		h.cfg.Warn("token cache: " + err.Error())
+	}
+}
+
 func (h *Handler) forgetClient(key string) {
 	err := h.cfg.Cache.Update(key, func(e *Entry) *Entry {
 		if e != nil {
@@ -403,7 +424,7 @@ func (h *Handler) clientRecord(oc *oauth2.Config, reg registration, pre *oauthex
 	case oc.ClientID == h.cfg.CIMDURL && h.cfg.CIMDURL != "":
 		rec.Registration = RegistrationCIMD
 	default:
-		rec.Registration, rec.RegisteredAt = RegistrationDynamic, h.cfg.Now()
+		rec.Registration, rec.RegisteredAt = RegistrationDynamic, h.cfg.Now().UTC()
 	}
 	return rec
 }
@@ -477,6 +498,7 @@ func (h *Handler) fetcher(reg registration, d *Discovery) auth.AuthorizationCode
 				h.cfg.Events(Event{"registration", "client ID metadata document: client_id " + id})
 			} else {
 				h.cfg.Events(Event{"registration", "registered dynamically (RFC 7591) at " + d.ASM.RegistrationEndpoint + ": client_id " + id})
+				h.rememberClient(d, id)
 			}
 		}
 		h.cfg.Events(Event{"authorization", describeAuthURL(authURL)})

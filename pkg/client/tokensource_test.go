@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -54,7 +55,7 @@ func TestRefreshBeforeExpiryIsSharedByConcurrentCallers(t *testing.T) {
 	// The rotated token was persisted.
 	e := env.cache.FindByResource(env.mcp.URL())
 	assert.Equal(t, tokens[0].RefreshToken, e.Token.RefreshToken)
-	assert.Equal(t, "mcp:read offline_access", e.Token.Scope, "scope kept across refresh")
+	assert.ElementsMatch(t, []string{"mcp:read", "offline_access"}, strings.Fields(e.Token.Scope), "scope kept across refresh")
 
 	// Not due yet (the clock is back before the new token's window): no refresh.
 	back := first.Expiry.Add(-time.Hour / 2)
