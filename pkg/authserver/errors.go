@@ -140,7 +140,7 @@ func appendQuery(raw string, q url.Values) string {
 var errorPage = template.Must(template.New("error").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Authorization error</title></head>
 <body><h1>Authorization error</h1><p><strong>{{.Code}}</strong>: {{.Description}}</p>
-<p>The request cannot be sent back to the application because its client or redirect URI is not registered.</p>
+<p>For your safety this error is shown here and not sent back to the application. Start the login again from the application.</p>
 </body></html>`))
 
 // writeErrorPage shows an error to the user instead of redirecting: used
