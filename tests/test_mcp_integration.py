@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import time
 
 import pytest
 
@@ -365,3 +366,114 @@ def test_key_rotation_picked_up(mcp_server, auth_server, control, token_log):
         assert "bob" in tool_text(session.call_tool("whoami")) + json.dumps(tool_data(session.call_tool("whoami")))
     finally:
         session.close()
+
+
+# ------------------------------------------------------------------------------------------------
+# bad input on /mcp
+
+
+def test_malformed_and_oversized_bodies(mcp_server, tokens, alice):
+    headers = alice.headers()
+    url = mcp_server.mcp_url
+    resp = harness.requests.post(url, data='{"jsonrpc": "2.0", "id": 1, "method": ', headers=headers,
+                                 timeout=harness.HTTP_TIMEOUT)
+    assert resp.status_code == 400, resp.text[:300]
+    big = json.dumps({"jsonrpc": "2.0", "id": 99, "method": "tools/call",
+                      "params": {"name": "echo", "arguments": {"message": "x" * (1 << 20)}}})
+    try:
+        resp = harness.requests.post(url, data=big, headers=headers, timeout=harness.HTTP_TIMEOUT)
+        assert resp.status_code in (400, 413), resp.status_code
+    except harness.requests.ConnectionError:
+        pass  # closing the connection is acceptable; serving on is what counts
+    assert not alice.call_tool("whoami").get("isError")
+
+
+def test_session_token_header_off_by_default(mcp_server, tokens):
+    resp = initialize_raw(mcp_server, headers={"X-Session-Token": tokens["alice"]})
+    assert resp.status_code == 401
+
+
+def test_deleted_session_is_gone(mcp_server, tokens):
+    client = mcp_server.session(tokens["alice"])
+    resp = client.http.delete(client.url, headers=client.headers(), timeout=harness.HTTP_TIMEOUT)
+    assert resp.status_code in (200, 202, 204), resp.status_code
+    resp = client.send("tools/list")
+    assert resp.status_code == 404, resp.status_code
+
+
+def test_unsupported_protocol_version_header(mcp_server, tokens, alice):
+    resp = alice.post({"jsonrpc": "2.0", "id": 7, "method": "tools/list"},
+                      headers={"MCP-Protocol-Version": "1999-01-01"})
+    assert resp.status_code == 400
+
+
+# ------------------------------------------------------------------------------------------------
+# servers with their own configuration
+
+
+def test_authorization_server_down_at_start_then_recovery_and_expiry(services):
+    """The MCP server starts without its authorization server, answers 503 + Retry-After, becomes
+    ready by itself once the AS appears; with leeway 0 an expired token is refused."""
+    as_port = harness.free_port()
+    mcp = services.mcp(f"http://127.0.0.1:{as_port}", {"auth": {"leeway": "0s"}}, ready=False)
+    assert mcp.http.get("/healthz").status_code == 200
+    ready = mcp.http.get("/readyz")
+    assert ready.status_code == 503
+    resp = initialize_raw(mcp, token="x.y.z")
+    assert resp.status_code == 503, resp.text
+    assert resp.headers.get("Retry-After")
+
+    auth = services.auth({"tokens": {"access_token_ttl": "2s"}}, port=as_port)
+    harness.bounded_wait(lambda: harness.http_status(mcp.base_url + "/readyz") == 200, 15.0,
+                         what="MCP server recovery")
+    tokens = auth.login(scope="mcp:read", resource=mcp.mcp_url)
+    session = mcp.session(tokens["access_token"])
+    exp = harness.unverified_claims(tokens["access_token"])["exp"]
+    time.sleep(max(0.0, min(exp - time.time() + 0.3, 2.5)))  # bounded: let the 2 s token expire
+    resp = session.send("tools/list")
+    assert resp.status_code == 401, resp.text
+    assert challenge(resp).get("error") == "invalid_token"
+
+
+def test_introspection_mode_refuses_revoked_tokens(services, auth_server, token_log):
+    mcp = services.mcp(auth_server.issuer, {"auth": {
+        "mode": "introspection", "introspection_client_id": harness.SERVICE_CLIENT,
+        "introspection_client_secret": harness.SERVICE_SECRET, "introspection_cache_ttl": "0s"}})
+    tokens = auth_server.login(scope="mcp:read offline_access", resource=mcp.mcp_url, user="bob")
+    token_log.add(tokens["access_token"], tokens["refresh_token"])
+    session = mcp.session(tokens["access_token"])
+    text = tool_text(session.call_tool("whoami")) + json.dumps(tool_data(session.call_tool("whoami")))
+    assert "bob@example.com" in text
+    assert auth_server.revoke(tokens["access_token"]).status_code == 200
+    resp = session.send("tools/list")
+    assert resp.status_code == 401, resp.text
+    assert challenge(resp).get("error") == "invalid_token"
+    other = auth_server.login(scope="mcp:read", resource="http://127.0.0.1:9/other")["access_token"]
+    assert initialize_raw(mcp, token=other).status_code == 401
+
+
+def test_stateless_mode(services, auth_server):
+    mcp = services.mcp(auth_server.issuer, {"server": {"stateless": True}})
+    token = auth_server.login(scope="mcp:read", resource=mcp.mcp_url)["access_token"]
+    client = mcp.client(token)
+    client.initialize()
+    assert not client.session_id, "stateless server issued a session id"
+    assert not client.call_tool("echo", {"message": "stateless"}).get("isError")
+
+
+def test_audit_fail_closed(services, auth_server, tmp_path):
+    """When the audit record cannot be written the request fails (audit.fail_closed = true)."""
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the audit directory should be")
+    proc = services.mcp_process(auth_server.issuer, {"audit": {"file": str(blocker / "audit.jsonl")}})
+    proc.spawn()
+    try:
+        proc.wait_healthy(timeout=5)
+    except RuntimeError:
+        # refusing to start with an unwritable audit file is fail-closed too, with a clear line
+        assert "audit" in proc.stderr_tail(), proc.stderr_tail()
+        return
+    harness.bounded_wait(lambda: harness.http_status(proc.base_url + "/readyz") in (200, 503), 10.0, what="readyz")
+    token = auth_server.login(scope="mcp:read", resource=proc.base_url + "/mcp")["access_token"]
+    resp = initialize_raw(harness.MCPServer(proc.base_url + "/mcp", proc), token=token)
+    assert resp.status_code >= 500, f"request served without an audit record: {resp.status_code}"
