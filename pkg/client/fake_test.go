@@ -303,6 +303,10 @@ func newFakeMCP(t *testing.T, as *fakeAS) *fakeMCP {
 		func(context.Context, *mcp.ReadResourceRequest) (*mcp.ReadResourceResult, error) {
 			return &mcp.ReadResourceResult{Contents: []*mcp.ResourceContents{{URI: "file://demo/readme.txt", Text: "hello from the demo\nline 2"}}}, nil
 		})
+	server.AddPrompt(&mcp.Prompt{Name: "summarize", Description: "summarize notes", Arguments: []*mcp.PromptArgument{{Name: "style"}}},
+		func(context.Context, *mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
+			return &mcp.GetPromptResult{}, nil
+		})
 	handler := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server }, nil)
 	mux := http.NewServeMux()
 	m.srv = httptest.NewUnstartedServer(mux)

@@ -227,6 +227,8 @@ func callbackHandler(path, state string, results chan<- callbackResult) http.Han
 		res, err := resultFromRedirect(r.URL)
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")
+		// The page must not pass the URL (with the code) on to anything.
+		w.Header().Set("Referrer-Policy", "no-referrer")
 		if err != nil {
 			w.WriteHeader(http.StatusBadRequest)
 			fmt.Fprint(w, "<!doctype html><title>Login failed</title><p>Login failed. You can close this window.")

@@ -352,3 +352,37 @@ func TestConfiguredScopesReplaceDiscovered(t *testing.T) {
 	env.as.mu.Unlock()
 	assert.Contains(t, scope, "mcp:write")
 }
+
+func TestCLIResourcesPromptsAndEmptyState(t *testing.T) {
+	env := newEnv(t)
+	tokens := filepath.Join(t.TempDir(), "tokens.json")
+	common := []string{"--config", writeTestConfig(t), "--server", env.mcp.URL(), "--mode", "headless", "--token-file", tokens}
+
+	out, errOut, code := runCLI(t, append(common, "status")...)
+	require.Equal(t, 0, code, errOut)
+	assert.Contains(t, out, "not logged in")
+	out, errOut, code = runCLI(t, append(common, "logout")...)
+	require.Equal(t, 0, code, errOut)
+	assert.Contains(t, out, "nothing to do")
+
+	out, errOut, code = runCLI(t, append(common, "resources")...)
+	require.Equal(t, 0, code, errOut)
+	assert.Contains(t, out, "file://demo/readme.txt")
+	out, errOut, code = runCLI(t, append(common, "--json", "read", "file://demo/readme.txt")...)
+	require.Equal(t, 0, code, errOut)
+	var rr mcp.ReadResourceResult
+	require.NoError(t, json.Unmarshal([]byte(out), &rr))
+	assert.Contains(t, rr.Contents[0].Text, "hello from the demo")
+	out, errOut, code = runCLI(t, append(common, "prompts")...)
+	require.Equal(t, 0, code, errOut)
+	assert.Contains(t, out, "summarize")
+	assert.Contains(t, out, "arguments: style")
+
+	_, errOut, code = runCLI(t, append(common, "call", "nope")...)
+	assert.Equal(t, 1, code)
+	assert.Equal(t, "error: call: tool \"nope\": not offered by the server\n", errOut)
+	_, errOut, code = runCLI(t, append(common, "frobnicate")...)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errOut, "unknown")
+	assert.EqualValues(t, 1, env.as.authorizations.Load(), "one login for all these commands")
+}

@@ -56,3 +56,19 @@ func TestProbeDeniedLogin(t *testing.T) {
 	assert.Contains(t, out, "PASS  client registration")
 	assert.Contains(t, out, "FAIL  authorization")
 }
+
+func TestProbeWithoutResourceMetadata(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/mcp" {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="mcp"`)
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		http.NotFound(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	out, _, code := runCLI(t, "--config", writeTestConfig(t), "--mode", "headless", "probe", "--target", srv.URL+"/mcp")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, out, "PASS  401 challenge")
+	assert.Contains(t, out, "FAIL  protected resource metadata")
+}
