@@ -160,8 +160,11 @@ def test_token_prints_a_usable_access_token(client, auth_server, mcp_server):
 
 def test_status(client):
     data = client.ok_json("status")
+    assert data.get("logged_in") is True, data
     text = json.dumps(data)
     assert "alice" in text and client.mcp_url in text, data
+    [record] = cached_tokens(client.cache())
+    assert record["access_token"] not in text and record["refresh_token"] not in text, "status printed a secret"
 
 
 def test_refresh_after_short_lifetime(client, auth_server, control):
@@ -191,8 +194,8 @@ def test_logout_revokes_and_forgets(client, auth_server):
     client.ok("logout")
     assert not auth_server.is_active(refresh_token), "logout did not revoke the refresh token"
     assert cached_tokens(client.cache()) == [], "logout left the token in the cache"
-    proc = client.run("status")
-    assert refresh_token not in proc.stdout
+    data = client.ok_json("status")
+    assert data.get("logged_in") is False, data
 
 
 def test_unreachable_server_is_one_clear_line(client, tmp_path):
@@ -203,3 +206,103 @@ def test_unreachable_server_is_one_clear_line(client, tmp_path):
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert lines and lines[-1].startswith("error: "), proc.stderr[-1000:]
     assert "panic" not in proc.stderr and "goroutine" not in proc.stderr
+
+
+# ------------------------------------------------------------------------------------------------
+# more commands and failure paths (each with its own token file)
+
+
+def test_resources_read_and_prompts(client, tmp_path):
+    tf = tmp_path / "t.json"
+    data = client.ok_json("resources", token_file=tf)
+    uris = set(harness.find_values(data, "uri"))
+    assert {"file://demo/readme.txt", "data://demo/config.json"} <= uris, data
+    proc = client.ok("read", "data://demo/config.json", token_file=tf)
+    assert proc.stdout.strip()
+    data = client.ok_json("prompts", token_file=tf)
+    assert [n for n in harness.find_values(data, "name") if isinstance(n, str)], data
+
+
+def test_no_cache_writes_nothing(client, tmp_path):
+    tf = tmp_path / "never.json"
+    client.ok("tools", token_file=tf, extra_flags=("--no-cache",))
+    assert not tf.exists()
+
+
+def test_corrupt_cache_is_a_warning_and_a_fresh_login(client, tmp_path, control):
+    tf = tmp_path / "corrupt.json"
+    tf.write_text("{ this is not json")
+    before = control.grant_count("authorization_code")
+    proc = client.ok("call", "whoami", token_file=tf)
+    assert "alice" in proc.stdout
+    assert "warn" in proc.stderr.lower() or "corrupt" in proc.stderr.lower() or "cache" in proc.stderr.lower()
+    assert "panic" not in proc.stderr
+    assert control.grant_count("authorization_code") == before + 1
+    json.loads(tf.read_text())  # rewritten as a valid cache
+
+
+def test_step_up_on_insufficient_scope(client, tmp_path, control):
+    tf = tmp_path / "stepup.json"
+    client.ok("login", token_file=tf, extra_flags=("--scope", "mcp:read"))
+    [record] = cached_tokens(client.cache(tf))
+    assert "mcp:write" not in record.get("scope", "")
+    before = control.grant_count("authorization_code")
+    proc = client.ok("call", "add_note", "--arg", "text=step-up-note", token_file=tf, extra_flags=("--scope", "mcp:read"))
+    assert control.grant_count("authorization_code") == before + 1, "no re-authorization for the step-up"
+    [record] = cached_tokens(client.cache(tf))
+    assert "mcp:write" in harness.unverified_claims(record["access_token"])["scope"].split()
+    data = client.ok_json("call", "list_notes", token_file=tf)
+    assert "step-up-note" in json.dumps(data), proc.stdout
+
+
+def test_denied_login_is_one_clear_line(client, tmp_path, control):
+    control.deny_next_login()
+    proc = client.run("login", token_file=tmp_path / "denied.json")
+    assert proc.returncode == 1
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert lines and lines[-1].startswith("error: ") and "denied" in lines[-1].lower(), proc.stderr[-800:]
+
+
+def test_remembered_client_reused_then_registered_again_when_forgotten(client, tmp_path, control):
+    tf = tmp_path / "forgotten.json"
+    client.ok("login", token_file=tf)
+    cache = client.cache(tf)
+    first_id = [i for i in harness.find_values(cache, "client_id") if isinstance(i, str)][0]
+    # keep the registered client, drop the tokens: the next login must reuse the client
+    for entry in cache["entries"].values():
+        entry.pop("token", None)
+    tf.write_text(json.dumps(cache))
+    before = control.request_count("register")
+    client.ok("login", token_file=tf)
+    assert control.request_count("register") == before, "a remembered client was registered again"
+    cache = client.cache(tf)
+    assert first_id in harness.find_values(cache, "client_id")
+    # now the authorization server forgets it: the client registers again and logs in
+    for entry in cache["entries"].values():
+        entry.pop("token", None)
+    tf.write_text(json.dumps(cache))
+    control.call("DELETE", f"/clients/{first_id}")
+    client.ok("login", token_file=tf)
+    ids = [i for i in harness.find_values(client.cache(tf), "client_id") if isinstance(i, str)]
+    assert ids and first_id not in ids, "the forgotten client was not replaced"
+    assert control.request_count("register") == before + 1
+
+
+def test_preregistered_client_skips_registration(client, tmp_path, control):
+    before = control.request_count("register")
+    data = client.ok_json("call", "whoami", token_file=tmp_path / "prereg.json",
+                          extra_flags=("--client-id", harness.PUBLIC_CLIENT))
+    assert harness.PUBLIC_CLIENT in json.dumps(data)
+    assert control.request_count("register") == before
+
+
+def test_probe_passes_against_the_protected_server(client, tmp_path, mcp_server):
+    proc = client.ok("probe", "--target", mcp_server.mcp_url, token_file=tmp_path / "probe.json")
+    out = proc.stdout.lower()
+    assert "pkce" in out and "fail" not in out.replace("0 failed", ""), proc.stdout
+
+
+def test_probe_fails_against_an_unprotected_url(client, tmp_path, auth_server):
+    proc = client.run("probe", "--target", auth_server.base_url + "/healthz", token_file=tmp_path / "p.json")
+    assert proc.returncode != 0, proc.stdout
+    assert "fail" in (proc.stdout + proc.stderr).lower()
