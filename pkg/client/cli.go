@@ -212,7 +212,8 @@ func (a *App) run(ctx context.Context, cmd string) error {
 func describeError(err error) error {
 	msg := err.Error()
 	switch {
-	case errors.Is(err, context.DeadlineExceeded) || strings.Contains(msg, "Client.Timeout"):
+	case errors.Is(err, context.DeadlineExceeded) || strings.Contains(msg, "Client.Timeout") ||
+		strings.Contains(msg, "timeout awaiting response headers"):
 		return fmt.Errorf("timed out: %w", err)
 	case strings.Contains(msg, "connection refused"):
 		return fmt.Errorf("server unreachable: %w", err)

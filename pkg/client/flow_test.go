@@ -386,3 +386,22 @@ func TestCLIResourcesPromptsAndEmptyState(t *testing.T) {
 	assert.Contains(t, errOut, "unknown")
 	assert.EqualValues(t, 1, env.as.authorizations.Load(), "one login for all these commands")
 }
+
+func TestCLITimeoutAndEnvOverride(t *testing.T) {
+	release := make(chan struct{})
+	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(func() { close(release); hang.Close() })
+	t.Setenv("CLIENT_MCP_SERVER_URL", hang.URL+"/mcp")
+	t.Setenv("CLIENT_HTTP_MAX_RETRIES", "0")
+	start := time.Now()
+	_, errOut, code := runCLI(t, "--config", writeTestConfig(t), "--timeout", "300ms", "--no-cache", "--mode", "headless", "tools")
+	assert.Equal(t, 1, code)
+	assert.Regexp(t, `^error: tools: timed out: [^\n]+\n$`, errOut)
+	assert.Contains(t, errOut, hang.URL, "the line names where it failed")
+	assert.Less(t, time.Since(start), 5*time.Second)
+}
