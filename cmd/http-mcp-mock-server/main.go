@@ -20,6 +20,7 @@ import (
 
 	"github.com/mcp-oauth2/mcp-oauth2-mock/pkg/config"
 	"github.com/mcp-oauth2/mcp-oauth2-mock/pkg/mcpserver"
+	"github.com/mcp-oauth2/mcp-oauth2-mock/pkg/requestid"
 )
 
 const defaultConfigFile = "config/mcp_server_config.toml"
@@ -111,8 +112,10 @@ func newLogger(c mcpserver.LogConfig) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(strings.ToUpper(c.Level)))
 	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler = slog.NewTextHandler(os.Stderr, opts)
 	if c.Format == "json" {
-		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+		h = slog.NewJSONHandler(os.Stderr, opts)
 	}
-	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+	// Records logged with a request's context carry its request_id.
+	return slog.New(requestid.LogHandler(h))
 }

@@ -98,7 +98,7 @@ func (v *introspectionVerifier) Verify(ctx context.Context, token string) (*Iden
 		return id, nil
 	}
 	if _, ok := v.negative.get(token); ok {
-		return nil, fmt.Errorf("%w: token is not active", ErrInvalidToken)
+		return nil, invalidToken("inactive", "token is not active")
 	}
 	resp, err := v.introspect(ctx, *ep, token)
 	if err != nil {
@@ -149,25 +149,25 @@ func (v *introspectionVerifier) introspect(ctx context.Context, endpoint, token 
 // answer: active, exact issuer, this resource in aud, exp required.
 func (v *introspectionVerifier) identity(r *introspectionResponse) (*Identity, error) {
 	if !r.Active {
-		return nil, fmt.Errorf("%w: token is not active", ErrInvalidToken)
+		return nil, invalidToken("inactive", "token is not active")
 	}
 	if r.Iss != "" && r.Iss != v.cfg.Issuer {
-		return nil, fmt.Errorf("%w: wrong issuer", ErrInvalidToken)
+		return nil, invalidToken("wrong_issuer", "wrong issuer")
 	}
 	aud := audienceList(r.Aud)
 	if !slices.Contains(aud, v.resource) {
-		return nil, fmt.Errorf("%w: token not issued for this resource", ErrInvalidToken)
+		return nil, invalidToken("wrong_audience", "token not issued for this resource")
 	}
 	if r.Sub == "" || r.Exp == 0 {
-		return nil, fmt.Errorf("%w: required claim missing", ErrInvalidToken)
+		return nil, invalidToken("missing_claim", "required claim missing")
 	}
 	now := v.clock()
 	exp := time.Unix(r.Exp, 0)
 	if now.After(exp.Add(v.cfg.Leeway)) {
-		return nil, fmt.Errorf("%w: token expired", ErrInvalidToken)
+		return nil, invalidToken("expired", "token expired")
 	}
 	if r.Nbf != 0 && now.Add(v.cfg.Leeway).Before(time.Unix(r.Nbf, 0)) {
-		return nil, fmt.Errorf("%w: token not valid yet", ErrInvalidToken)
+		return nil, invalidToken("not_yet_valid", "token not valid yet")
 	}
 	return &Identity{
 		Subject: r.Sub, Email: r.Email, Name: r.Name, ClientID: r.ClientID, JTI: r.JTI,

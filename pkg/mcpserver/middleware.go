@@ -18,8 +18,6 @@ package mcpserver
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -29,6 +27,8 @@ import (
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/auth"
+
+	"github.com/mcp-oauth2/mcp-oauth2-mock/pkg/requestid"
 )
 
 type ctxKey int
@@ -52,19 +52,20 @@ func stateFrom(ctx context.Context) *requestState {
 	return st
 }
 
-func newRequestID() string {
-	var b [12]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
-	return hex.EncodeToString(b[:])
-}
-
 // auditMiddleware gives each request its state and writes its audit record
 // at the moment the response starts, so the record is on disk before the
 // client sees any answer.
 func (s *Server) auditMiddleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		st := &requestState{id: newRequestID(), start: time.Now()}
-		w.Header().Set("X-Request-Id", st.id)
+		// requestid.Middleware (outermost on the router) has set the id and
+		// the X-Request-Id response header; the fallback covers a handler
+		// mounted without it.
+		id := requestid.FromContext(r.Context())
+		if id == "" {
+			id = requestid.New()
+			w.Header().Set(requestid.Header, id)
+		}
+		st := &requestState{id: id, start: time.Now()}
 		aw := &auditWriter{ResponseWriter: w, s: s, r: r, st: st}
 		next.ServeHTTP(aw, r.WithContext(context.WithValue(r.Context(), stateKey, st)))
 		if !aw.recorded {
@@ -160,7 +161,12 @@ func (s *Server) recordAudit(r *http.Request, st *requestState, status int, resp
 			rec.Outcome = OutcomeError
 		}
 	}
-	return s.audit.Write(rec)
+	if err := s.audit.Write(rec); err != nil {
+		s.metrics.AuditFailures.Inc()
+		return err
+	}
+	s.metrics.AuditWrites.Inc()
+	return nil
 }
 
 // peekBody reads a POST body (bounded by server.max_body_bytes), notes what
@@ -231,16 +237,19 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, challengeS
 			return nil
 		}
 		st.reason = "access token in the query string refused"
+		s.metrics.AuthFailures.WithLabelValues("query_token").Inc()
 		w.Header().Set("WWW-Authenticate", s.challenge("", "", challengeScopes))
 		writeOAuthError(w, http.StatusUnauthorized, "", "access tokens are accepted only in the Authorization header")
 		return nil
 	}
 	if !found {
 		// RFC 6750 §3.1: no error code when the request has no credentials.
+		s.metrics.AuthFailures.WithLabelValues("missing_token").Inc()
 		s.refuse(w, r, http.StatusUnauthorized, "", "no bearer token", challengeScopes)
 		return nil
 	}
 	if token == "" {
+		s.metrics.AuthFailures.WithLabelValues("malformed").Inc()
 		s.refuse(w, r, http.StatusUnauthorized, "invalid_token", "malformed Authorization header", challengeScopes)
 		return nil
 	}
@@ -252,8 +261,14 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, challengeS
 		writeOAuthError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "token verification is not ready yet")
 		return nil
 	case err != nil:
-		s.logger.Debug("token refused", "request_id", st.id, "reason", err)
-		s.refuse(w, r, http.StatusUnauthorized, "invalid_token", strings.TrimPrefix(err.Error(), ErrInvalidToken.Error()+": "), challengeScopes)
+		reason, desc := "invalid", "token rejected"
+		var te *tokenError
+		if errors.As(err, &te) {
+			reason, desc = te.reason, te.desc
+		}
+		s.metrics.AuthFailures.WithLabelValues(reason).Inc()
+		s.logger.Debug("token refused", "request_id", st.id, "reason", reason, "error", err)
+		s.refuse(w, r, http.StatusUnauthorized, "invalid_token", desc, challengeScopes)
 		return nil
 	}
 	st.identity = id
@@ -264,6 +279,9 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, challengeS
 func (s *Server) refuse(w http.ResponseWriter, r *http.Request, status int, code, description string, scopes []string) {
 	st := stateFrom(r.Context())
 	st.reason = description
+	if code == "insufficient_scope" {
+		s.metrics.AuthFailures.WithLabelValues(code).Inc()
+	}
 	if code != "" {
 		st.reason = code + ": " + description
 	}

@@ -17,6 +17,9 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/modelcontextprotocol/go-sdk/auth"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/mcp-oauth2/mcp-oauth2-mock/pkg/metrics"
+	"github.com/mcp-oauth2/mcp-oauth2-mock/pkg/requestid"
 )
 
 // Version is reported as the MCP server implementation version.
@@ -31,6 +34,9 @@ type Options struct {
 	// HTTPClient is used for metadata, JWKS and introspection requests;
 	// defaults to a client with a 10s timeout.
 	HTTPClient *http.Client
+	// Metrics defaults to a fresh metrics.New(metrics.NamespaceMCPServer),
+	// served at GET /metrics.
+	Metrics *metrics.Metrics
 }
 
 // Server is the protected MCP server.
@@ -44,6 +50,7 @@ type Server struct {
 	notes               *noteStore
 	origins             *originPolicy
 	resourceMetadataURL string
+	metrics             *metrics.Metrics
 	handler             http.Handler
 }
 
@@ -60,10 +67,17 @@ func New(cfg Config, opts Options) (*Server, error) {
 	if s.clock == nil {
 		s.clock = time.Now
 	}
+	s.metrics = opts.Metrics
+	if s.metrics == nil {
+		s.metrics = metrics.New(metrics.NamespaceMCPServer)
+	}
 	client := opts.HTTPClient
 	if client == nil {
 		client = &http.Client{Timeout: 10 * time.Second}
 	}
+	// Calls made while serving a request carry its X-Request-Id, so the
+	// authorization server's logs can be matched with ours.
+	client = &http.Client{Timeout: client.Timeout, Transport: &requestid.Transport{Base: client.Transport}}
 	var err error
 	if s.resourceMetadataURL, err = resourceMetadataURL(cfg.Server.Resource); err != nil {
 		return nil, err
@@ -87,7 +101,11 @@ func (s *Server) newVerifier(client *http.Client) tokenVerifier {
 	if s.cfg.Auth.Mode == ModeIntrospection {
 		return newIntrospectionVerifier(s.cfg.Auth, s.cfg.Server.Resource, s.clock, client, s.logger)
 	}
-	return newJWTVerifier(s.cfg.Auth, s.cfg.Server.Resource, s.clock, client, s.logger)
+	v := newJWTVerifier(s.cfg.Auth, s.cfg.Server.Resource, s.clock, client, s.logger)
+	// Count every JWKS fetch on the wire (periodic and unknown-kid ones):
+	// mcp_jwks_refreshes_total is how a flood of unknown kids is observed.
+	v.jwksClient = &http.Client{Timeout: client.Timeout, Transport: s.metrics.CountJWKSFetches(client.Transport)}
+	return v
 }
 
 // Start begins loading the authorization server's keys in the background;
@@ -121,6 +139,11 @@ func (s *Server) Ready() error {
 
 func (s *Server) routes() http.Handler {
 	r := chi.NewRouter()
+	r.Use(requestid.Middleware, s.metrics.Middleware)
+	// Operational endpoints, for loopback callers only (the load tool reads
+	// /metrics; pprof for profiling under load).
+	r.Method(http.MethodGet, "/metrics", metrics.LoopbackOnly(s.metrics.Handler()))
+	r.Mount(metrics.PprofPrefix, metrics.Pprof())
 	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

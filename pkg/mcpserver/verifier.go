@@ -72,10 +72,12 @@ type jwtVerifier struct {
 	cfg      AuthConfig
 	resource string
 	clock    func() time.Time
-	client   *http.Client
+	client   *http.Client // metadata requests
 	logger   *slog.Logger
 	parser   *jwt.Parser
-	cache    *verifiedCache
+	// jwksClient fetches the JWKS; its transport may count fetches.
+	jwksClient *http.Client
+	cache      *verifiedCache
 
 	keys atomic.Pointer[keyfunc.Keyfunc]
 	// retryMin and retryMax bound the backoff while the authorization server
@@ -101,7 +103,7 @@ func newJWTVerifier(cfg AuthConfig, resource string, clock func() time.Time, cli
 		jwt.WithTimeFunc(clock),
 	)
 	return &jwtVerifier{
-		cfg: cfg, resource: resource, clock: clock, client: client, logger: logger,
+		cfg: cfg, resource: resource, clock: clock, client: client, jwksClient: client, logger: logger,
 		parser: parser, cache: newVerifiedCache(verifiedCacheSize, verifiedCacheTTL, clock),
 		retryMin: time.Second, retryMax: 30 * time.Second, fetchTimeout: 5 * time.Second,
 	}
@@ -146,7 +148,7 @@ func (v *jwtVerifier) load(ctx context.Context) error {
 	}
 	storageCtx, cancel := context.WithCancel(ctx)
 	storage, err := jwkset.NewStorageFromHTTP(jwksURL, jwkset.HTTPClientStorageOptions{
-		Client:          v.client,
+		Client:          v.jwksClient,
 		Ctx:             storageCtx,
 		HTTPTimeout:     v.fetchTimeout,
 		RefreshInterval: v.cfg.JWKSRefreshInterval,
@@ -238,10 +240,10 @@ func (v *jwtVerifier) Verify(ctx context.Context, token string) (*Identity, erro
 	var claims accessClaims
 	parsed, err := v.parser.ParseWithClaims(token, &claims, v.keyfunc(ctx, *kf))
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s", ErrInvalidToken, describeJWTError(err))
+		return nil, describeJWTError(err)
 	}
 	if !parsed.Valid {
-		return nil, fmt.Errorf("%w: token not valid", ErrInvalidToken)
+		return nil, invalidToken("invalid", "token not valid")
 	}
 	id, err := identityFromClaims(&claims)
 	if err != nil {
@@ -269,10 +271,10 @@ func (v *jwtVerifier) keyfunc(ctx context.Context, kf keyfunc.Keyfunc) jwt.Keyfu
 // Identity.
 func identityFromClaims(c *accessClaims) (*Identity, error) {
 	if c.Subject == "" {
-		return nil, fmt.Errorf("%w: token has no sub", ErrInvalidToken)
+		return nil, invalidToken("missing_claim", "token has no sub")
 	}
 	if c.ExpiresAt == nil {
-		return nil, fmt.Errorf("%w: token has no exp", ErrInvalidToken)
+		return nil, invalidToken("missing_claim", "token has no exp")
 	}
 	return &Identity{
 		Subject: c.Subject, Email: c.Email, Name: c.Name, ClientID: c.ClientID, JTI: c.ID,
@@ -280,29 +282,41 @@ func identityFromClaims(c *accessClaims) (*Identity, error) {
 	}, nil
 }
 
-// describeJWTError turns a golang-jwt error into a short reason safe to show
-// in error_description: it names the failed check, never key material.
-func describeJWTError(err error) string {
+// tokenError is a refused token: reason is a fixed label (for metrics and
+// logs), desc a short text safe for error_description.
+type tokenError struct {
+	reason, desc string
+}
+
+func (e *tokenError) Error() string { return ErrInvalidToken.Error() + ": " + e.desc }
+
+func (e *tokenError) Unwrap() error { return ErrInvalidToken }
+
+func invalidToken(reason, desc string) error { return &tokenError{reason: reason, desc: desc} }
+
+// describeJWTError turns a golang-jwt error into a refusal whose text names
+// the failed check, never key material.
+func describeJWTError(err error) error {
 	switch {
 	case errors.Is(err, jwt.ErrTokenMalformed):
-		return "malformed token"
+		return invalidToken("malformed", "malformed token")
 	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
-		return "bad signature or disallowed algorithm"
+		return invalidToken("bad_signature", "bad signature or disallowed algorithm")
 	case errors.Is(err, jwt.ErrTokenUnverifiable):
-		return "no usable verification key"
+		return invalidToken("unknown_kid", "no usable verification key")
 	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
-		return "required claim missing"
+		return invalidToken("missing_claim", "required claim missing")
 	case errors.Is(err, jwt.ErrTokenExpired):
-		return "token expired"
+		return invalidToken("expired", "token expired")
 	case errors.Is(err, jwt.ErrTokenNotValidYet):
-		return "token not valid yet"
+		return invalidToken("not_yet_valid", "token not valid yet")
 	case errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
-		return "token issued in the future"
+		return invalidToken("not_yet_valid", "token issued in the future")
 	case errors.Is(err, jwt.ErrTokenInvalidIssuer):
-		return "wrong issuer"
+		return invalidToken("wrong_issuer", "wrong issuer")
 	case errors.Is(err, jwt.ErrTokenInvalidAudience):
-		return "token not issued for this resource"
+		return invalidToken("wrong_audience", "token not issued for this resource")
 	default:
-		return "token rejected"
+		return invalidToken("invalid", "token rejected")
 	}
 }
