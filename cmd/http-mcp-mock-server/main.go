@@ -55,8 +55,11 @@ func run(args []string) error {
 	httpServer := &http.Server{
 		Handler:           srv.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
+		// Bounds a slowly trickled body; no WriteTimeout, which would cut
+		// long-lived SSE streams.
+		ReadTimeout:    30 * time.Second,
+		IdleTimeout:    2 * time.Minute,
+		MaxHeaderBytes: 64 << 10,
 	}
 	logger.Info("http-mcp-mock-server listening", "addr", ln.Addr().String(), "resource", cfg.Server.Resource,
 		"issuer", cfg.Auth.Issuer, "auth_enabled", cfg.Auth.Enabled, "auth_mode", cfg.Auth.Mode, "config", file)

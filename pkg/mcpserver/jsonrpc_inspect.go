@@ -36,11 +36,14 @@ type rpcSummary struct {
 // maxBatchMessages bounds the work done on one batch.
 const maxBatchMessages = 256
 
-var errNotJSONRPC = errors.New("body is not a JSON-RPC message or batch")
+var (
+	errNotJSONRPC    = errors.New("body is not a JSON-RPC message or batch")
+	errBatchTooLarge = errors.New("JSON-RPC batch has too many messages")
+)
 
-// inspectJSONRPC parses body. An error means the SDK will answer the body
-// with its own JSON-RPC parse error; the caller lets it through with the base
-// scope checks only.
+// inspectJSONRPC parses body. errNotJSONRPC means the SDK will answer the
+// body with its own JSON-RPC parse error, so the caller lets it through with
+// the base scope checks only; errBatchTooLarge is refused by the caller.
 func inspectJSONRPC(body []byte) (*rpcSummary, error) {
 	trimmed := bytes.TrimLeft(body, " \t\r\n")
 	if len(trimmed) == 0 {
@@ -53,7 +56,7 @@ func inspectJSONRPC(body []byte) (*rpcSummary, error) {
 			return nil, errNotJSONRPC
 		}
 		if len(raws) > maxBatchMessages {
-			return nil, errors.New("batch too large")
+			return nil, errBatchTooLarge
 		}
 		summary.Batch = true
 	} else {

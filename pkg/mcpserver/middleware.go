@@ -191,7 +191,14 @@ func (s *Server) peekBody(next http.Handler) http.Handler {
 			writeJSONRPCError(w, http.StatusBadRequest, -32700, "could not read request body")
 			return
 		}
-		if summary, err := inspectJSONRPC(body); err == nil {
+		summary, err := inspectJSONRPC(body)
+		switch {
+		case errors.Is(err, errBatchTooLarge):
+			st := stateFrom(r.Context())
+			st.outcome, st.reason = OutcomeError, err.Error()
+			writeJSONRPCError(w, http.StatusBadRequest, -32600, err.Error())
+			return
+		case err == nil:
 			stateFrom(r.Context()).rpc = summary
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))

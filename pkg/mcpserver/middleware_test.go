@@ -238,3 +238,13 @@ func TestBodyLimit(t *testing.T) {
 	res := env.post(big, bearer(env.token("alice", "mcp:read")))
 	assert.Equal(t, http.StatusRequestEntityTooLarge, res.StatusCode)
 }
+
+func TestOversizedBatchRefused(t *testing.T) {
+	env := newTestEnv(t, nil)
+	msgs := make([]string, maxBatchMessages+1)
+	for i := range msgs {
+		msgs[i] = `{"jsonrpc":"2.0","id":1,"method":"ping"}`
+	}
+	res := env.post("["+strings.Join(msgs, ",")+"]", bearer(env.token("alice", "mcp:read")))
+	assert.Equal(t, http.StatusBadRequest, res.StatusCode)
+}
