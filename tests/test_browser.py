@@ -323,15 +323,19 @@ def drive(driver: list[str], chromium: str, url: str, out_dir: Path, tmp: Path, 
     return report
 
 
-def start_login(services, tmp_path) -> tuple[LoopbackLogin, str]:
+def start_login(services, tmp_path, attempts: int = 3) -> tuple[LoopbackLogin, str]:
+    """Start the loopback login and read its URL; a new redirect port when the free one was taken
+    before the client could listen on it (bounded)."""
     _, mcp = services
-    login = LoopbackLogin(mcp.mcp_url, tmp_path)
-    try:
-        url = login.authorization_url()
-    except AssertionError:
-        login.stop()
-        raise
-    return login, url
+    for attempt in range(attempts):
+        login = LoopbackLogin(mcp.mcp_url, tmp_path)
+        try:
+            return login, login.authorization_url()
+        except AssertionError:
+            login.stop()
+            if "address already in use" not in login.output() or attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")
 
 
 def check_consent_page(consent: dict, issuer: str, mcp_url: str) -> None:
@@ -434,10 +438,11 @@ def test_deny_ends_client_with_access_denied(services, driver, chromium, output_
     assert not login.token_file.exists() or "access_token" not in login.token_file.read_text()
 
 
-@pytest.mark.parametrize("tamper", ["token", "cookie"])
+@pytest.mark.parametrize("tamper", ["token", "cookie", "cross-site"])
 def test_csrf_tampered_submission_is_refused(services, driver, chromium, output_dir, tmp_path, tamper):
-    """A changed form token, or a post without the SameSite cookie (what a cross-site form would
-    send), is refused by the AS: an error page, no redirect, no code, the client still waiting."""
+    """Refused by the AS with an error page, no redirect, no code, the client still waiting: a
+    changed form token; a post without the CSRF cookie; and the page's own fields, token included,
+    posted from another site's page (Chromium withholds the SameSite=Strict cookie)."""
     auth, mcp = services
     tokens_before, codes_before = code_requests(auth)
     login, url = start_login(services, tmp_path)
@@ -454,5 +459,7 @@ def test_csrf_tampered_submission_is_refused(services, driver, chromium, output_
     assert [d["status"] for d in result["documents"]] == [400], result["documents"]
     assert "code" not in result["params"], result
     assert "CSRF check failed" in result["text"] and "invalid_request" in result["text"], result["text"]
+    # The page must not blame the client's registration for a failed CSRF check (it once did).
+    assert "not registered" not in result["text"], result["text"]
     assert still_waiting, f"the client stopped although no redirect reached it:\n{login.output()}"
     assert code_requests(auth) == (tokens_before, codes_before), "a refused submission reached /token"

@@ -9,8 +9,9 @@
 //   user          the subject to pick on the page (e.g. "bob")
 //   action        "approve" or "deny"
 //   tamper        "" (honest submission), "token" (change the form's CSRF
-//                 token) or "cookie" (drop the CSRF cookie, as a cross-site
-//                 form post would arrive)
+//                 token), "cookie" (drop the CSRF cookie) or "cross-site"
+//                 (post the page's own fields, token included, from a page
+//                 of another site: the browser withholds the SameSite cookie)
 //   timeoutMs     bound on each browser step
 //
 // It prints one JSON object on stdout: what the page showed (form fields,
@@ -39,7 +40,9 @@ function parseOptions() {
     if (typeof opts[key] !== 'string' || opts[key] === '') throw new Error(`option ${key} is required`);
   }
   if (!['approve', 'deny'].includes(opts.action)) throw new Error(`action must be approve or deny`);
-  if (!['', 'token', 'cookie', undefined].includes(opts.tamper)) throw new Error(`tamper must be "", token or cookie`);
+  if (!['', 'token', 'cookie', 'cross-site', undefined].includes(opts.tamper)) {
+    throw new Error('tamper must be "", token, cookie or cross-site');
+  }
   opts.timeoutMs = Number(opts.timeoutMs) > 0 ? Number(opts.timeoutMs) : 20000;
   return opts;
 }
@@ -57,6 +60,37 @@ function describeURL(raw) {
     error_description: q.get('error_description'),
     iss: q.get('iss'),
   };
+}
+
+// An attacker's site. Playwright answers its requests itself (context.route),
+// so nothing leaves the machine; .example is reserved (RFC 2606).
+const ATTACKER_ORIGIN = 'http://attacker.example';
+
+const escapeHTML = (s) => String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+// attackerPage is a cross-site form that replays the consent form's fields
+// to the decision endpoint: the CSRF attack of RFC 6749 §10.12, given the
+// best case for the attacker (a leaked request id and form token).
+function attackerPage(action, fields) {
+  const inputs = Object.entries(fields)
+    .map(([k, v]) => `<input type="hidden" name="${escapeHTML(k)}" value="${escapeHTML(v)}">`)
+    .join('');
+  return `<!doctype html><title>Win a prize</title><form method="post" action="${escapeHTML(action)}">` +
+    `${inputs}<button id="go">Claim</button></form>`;
+}
+
+// submitFromAttacker opens the attacker's page in the tab that shows the
+// consent page and submits its form (a user click: the top-level cross-site
+// POST navigation a real attack makes).
+async function submitFromAttacker(context, page, user, action) {
+  const form = await page.evaluate(() => {
+    const f = document.querySelector('form');
+    const fields = Object.fromEntries([...f.querySelectorAll('input[type=hidden]')].map((i) => [i.name, i.value]));
+    return { action: new URL(f.getAttribute('action'), document.baseURI).href, fields };
+  });
+  const body = attackerPage(form.action, { ...form.fields, user, action });
+  await context.route(`${ATTACKER_ORIGIN}/**`, (route) => route.fulfill({ status: 200, contentType: 'text/html', body }));
+  await page.goto(`${ATTACKER_ORIGIN}/`, { waitUntil: 'load' });
 }
 
 // readConsentPage collects what the page shows and how its form is built.
@@ -134,11 +168,13 @@ async function run(opts) {
     // The page as it is submitted: the chosen user (and, when tampered, the changed form).
     await page.screenshot({ path: join(opts.outDir, 'consent-submitted.png'), fullPage: true });
 
+    let submit = `button[name=action][value="${opts.action}"]`;
+    if (opts.tamper === 'cross-site') {
+      await submitFromAttacker(context, page, opts.user, opts.action);
+      submit = '#go';
+    }
     const before = documents.length;
-    await Promise.all([
-      page.waitForNavigation({ waitUntil: 'load' }),
-      page.click(`button[name=action][value="${opts.action}"]`),
-    ]);
+    await Promise.all([page.waitForNavigation({ waitUntil: 'load' }), page.click(submit)]);
     const result = {
       ...describeURL(page.url()),
       title: await page.title(),
