@@ -80,6 +80,8 @@ type auditLog struct {
 	next     int
 	full     bool
 	failed   error // last write error, for /readyz
+	dirty    bool  // written since the last sync
+	stop     chan struct{}
 }
 
 // openAuditLog opens (creating 0600, and its directory 0700) the JSONL file.
@@ -95,7 +97,35 @@ func openAuditLog(path, sync string, clock func() time.Time) (*auditLog, error) 
 	if err != nil {
 		return nil, fmt.Errorf("open audit file %s: %w", path, err)
 	}
-	return &auditLog{file: f, policy: policy, clock: clock, lastSync: clock(), ring: make([]AuditRecord, auditRingSize)}, nil
+	a := &auditLog{file: f, policy: policy, clock: clock, lastSync: clock(), ring: make([]AuditRecord, auditRingSize), stop: make(chan struct{})}
+	if policy.interval > 0 {
+		go a.syncLoop(policy.interval)
+	}
+	return a, nil
+}
+
+// syncLoop syncs records left unsynced by a quiet period, so with an
+// interval policy no record stays off disk much longer than the interval.
+func (a *auditLog) syncLoop(interval time.Duration) {
+	ticker := time.NewTicker(interval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-a.stop:
+			return
+		case <-ticker.C:
+			a.mu.Lock()
+			if a.file != nil && a.dirty {
+				if err := a.file.Sync(); err != nil {
+					a.failed = fmt.Errorf("sync audit file: %w", err)
+				} else {
+					a.dirty = false
+					a.lastSync = a.clock()
+				}
+			}
+			a.mu.Unlock()
+		}
+	}
 }
 
 // Write appends one record. An error means the record is not durably in the
@@ -126,12 +156,14 @@ func (a *auditLog) Write(rec AuditRecord) error {
 }
 
 func (a *auditLog) maybeSync() error {
+	a.dirty = true
 	now := a.clock()
 	if a.policy.always || (a.policy.interval > 0 && now.Sub(a.lastSync) >= a.policy.interval) {
 		a.lastSync = now
 		if err := a.file.Sync(); err != nil {
 			return fmt.Errorf("sync audit file: %w", err)
 		}
+		a.dirty = false
 	}
 	return nil
 }
@@ -198,6 +230,7 @@ func (a *auditLog) Close() error {
 	if a.file == nil {
 		return nil
 	}
+	close(a.stop)
 	syncErr := a.file.Sync()
 	closeErr := a.file.Close()
 	a.file = nil

@@ -167,3 +167,16 @@ func TestAuditRingBoundedAndSyncPolicies(t *testing.T) {
 	_, err = parseSyncPolicy("sometimes")
 	assert.Error(t, err)
 }
+
+func TestAuditIntervalSyncCatchesQuietPeriods(t *testing.T) {
+	clock := newTestClock() // frozen: only the background loop can sync
+	a, err := openAuditLog(filepath.Join(t.TempDir(), "a.jsonl"), "20ms", clock.Now)
+	require.NoError(t, err)
+	defer a.Close()
+	require.NoError(t, a.Write(AuditRecord{Outcome: OutcomeAllowed}))
+	require.Eventually(t, func() bool {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		return !a.dirty
+	}, 5*time.Second, 5*time.Millisecond)
+}
