@@ -696,10 +696,13 @@ def test_token_bad_input(auth_server, case):
     identified), change nothing: the code is still good afterwards and the server serves."""
     authz = auth_server.authorize(scope="mcp:read")
     body, ctype = _bad_token_bodies(authz)[case]
+    grants_before = auth_server.control.stats()["grants"] if auth_server.control.enabled else None
     resp = auth_server.http.post(auth_server.endpoint("token_endpoint"), data=body, headers={"Content-Type": ctype})
     expected = ("invalid_request", "invalid_client") if case == "missing-client-id" else "invalid_request"
     assert_oauth_error(resp, expected, status=(400, 401))
     assert auth_server.healthy()
+    if grants_before is not None:
+        assert auth_server.control.stats()["grants"] == grants_before, "a grant was counted for a bad request"
     follow = auth_server.exchange(authz)
     assert follow.status_code == 200, f"the bad request consumed or broke the code: {follow.text}"
 
@@ -1148,3 +1151,26 @@ def test_control_fault_modes(auth_server, control, mode):
         else:
             assert time.monotonic() - started >= 0.3 and resp.json()["keys"]
     assert auth_server.http.get(url).json()["keys"], "the fault outlived its count"
+
+
+def test_refused_registrations_store_nothing(services):
+    """With a cap of one client, every refused registration before it leaves the cap untouched:
+    the one good registration afterwards succeeds and a second one hits the cap."""
+    server = services.auth({"registration": {"max_clients": 1}})
+    url = server.endpoint("registration_endpoint")
+    bad = [
+        {"redirect_uris": ["http://evil.example.com/cb"], "token_endpoint_auth_method": "none"},
+        {"redirect_uris": ["https://app.example.test/cb#f"], "token_endpoint_auth_method": "none"},
+        {"redirect_uris": ["https://app.example.test/cb"], "grant_types": ["password"]},
+        {"redirect_uris": ["https://app.example.test/cb"], "token_endpoint_auth_method": "nope"},
+        {"redirect_uris": ["https://app.example.test/cb"], "client_name": "x" * 70000},
+    ]
+    for meta in bad:
+        resp = server.http.post(url, json=meta)
+        assert 400 <= resp.status_code < 500, (meta if len(str(meta)) < 200 else "oversized", resp.status_code)
+    for raw in ('{"redirect_uris": [', "null", '"string"'):
+        resp = server.http.post(url, data=raw, headers={"Content-Type": "application/json"})
+        assert 400 <= resp.status_code < 500, (raw, resp.status_code)
+    good = {"redirect_uris": [DEFAULT_REDIRECT], "token_endpoint_auth_method": "none"}
+    assert server.http.post(url, json=good).status_code == 201, "a refused registration used up the cap"
+    assert server.http.post(url, json=good).status_code != 201, "the cap of one client was not enforced"
