@@ -16,8 +16,11 @@
 # Environment:
 #   CONFORMANCE_PARTS       which parts to run (default "server client draft")
 #   CONFORMANCE_SCENARIOS   only these scenario names (space separated; default all)
-#   CONFORMANCE_JOBS        client scenarios run at once (default 4)
+#   CONFORMANCE_JOBS        scenarios run at once (default 4)
 #   CONFORMANCE_TIMEOUT_MS  the suite's per-client-run timeout (default 30000)
+#   CONFORMANCE_SERVER_BIN, CONFORMANCE_CLIENT_BIN
+#                           other builds to test (default bin/...); the client
+#                           is run as "<bin> conformance <url>"
 #   CONFORMANCE_OUT         results folder (default tests/.output/conformance);
 #                           runs sharing one folder wait for each other (lock)
 set -euo pipefail
@@ -26,8 +29,8 @@ ROOT=$PWD
 CONF="$ROOT/tests/conformance"
 NODE="$CONF/node_modules/node/bin/node"
 CLI="$CONF/node_modules/@modelcontextprotocol/conformance/dist/index.js"
-SERVER_BIN="$ROOT/bin/http-mcp-mock-server"
-CLIENT_BIN="$ROOT/bin/http-oauth2-client"
+SERVER_BIN="${CONFORMANCE_SERVER_BIN:-$ROOT/bin/http-mcp-mock-server}"
+CLIENT_BIN="${CONFORMANCE_CLIENT_BIN:-$ROOT/bin/http-oauth2-client}"
 OUT="${CONFORMANCE_OUT:-$ROOT/tests/.output/conformance}"
 PARTS="${CONFORMANCE_PARTS:-server client draft}"
 ONLY="${CONFORMANCE_SCENARIOS:-}"
@@ -56,14 +59,19 @@ CLIENT_DRAFT_SCENARIOS=(auth/resource-mismatch auth/offline-access-scope
 
 SERVER_PID=
 SERVER_WORK=
-CLIENT_PIDS=()
+RUN_PIDS=()
 
 log() { echo "conformance: $*" >&2; }
 die() { echo "conformance: error: $*" >&2; exit 2; }
 
 cleanup() {
   local pid
-  for pid in "${CLIENT_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  # A runner's child is `timeout`, which passes the signal on to the suite and
+  # the client it started (its own process group).
+  for pid in "${RUN_PIDS[@]}"; do
+    pkill -TERM -P "$pid" 2>/dev/null || true
+    kill "$pid" 2>/dev/null || true
+  done
   stop_server
   [ -n "$SERVER_WORK" ] && rm -rf "$SERVER_WORK"
   return 0
@@ -154,14 +162,14 @@ EOF
     if ! kill -0 "$SERVER_PID" 2>/dev/null; then
       SERVER_PID=
       cat "$OUT/server.log" >&2
-      die "bin/http-mcp-mock-server exited at start (log above)"
+      die "${SERVER_BIN#"$ROOT/"} exited at start (log above)"
     fi
     curl -fsS -o /dev/null "http://127.0.0.1:$port/healthz" 2>/dev/null && break
-    [ "$i" = 100 ] && die "bin/http-mcp-mock-server not healthy on 127.0.0.1:$port after 10s"
+    [ "$i" = 100 ] && die "${SERVER_BIN#"$ROOT/"} not healthy on 127.0.0.1:$port after 10s"
     sleep 0.1
   done
   SERVER_URL=$url
-  log "server: bin/http-mcp-mock-server pid $SERVER_PID at $url (auth off)"
+  log "server: ${SERVER_BIN#"$ROOT/"} pid $SERVER_PID at $url (auth off)"
 }
 
 stop_server() {
@@ -181,9 +189,7 @@ stop_server() {
 record() { printf '%s\t%s\t%s\t%s\t%s\n' "$@" >"$4/run.tsv"; }
 
 run_server_scenario() {
-  local s=$1 dir="$OUT/server/$1" start=$SECONDS rc=0
-  mkdir -p "$dir"
-  printf 'server\t%s\n' "$dir" >>"$OUT/order"
+  local s=$2 dir=$3 start=$SECONDS rc=0
   timeout -k 5 "$SERVER_SCENARIO_LIMIT" "$NODE" "$CLI" server --url "$SERVER_URL" --scenario "$s" \
     -o "$dir/results" >"$dir/run.log" 2>&1 || rc=$?
   record server "$s" "$rc" "$dir" $((SECONDS - start))
@@ -194,7 +200,7 @@ run_server_scenario() {
 # built-in defaults) and cache folder, and drops CLIENT_* overrides, so runs in
 # parallel cannot share state and a developer's settings cannot change a result.
 run_client_scenario() {
-  local part=$1 s=$2 dir="$OUT/$1/${2//\//_}" start=$SECONDS rc=0
+  local part=$1 s=$2 dir=$3 start=$SECONDS rc=0
   mkdir -p "$dir/cwd" "$dir/cache"
   (
     cd "$dir/cwd"
@@ -207,19 +213,24 @@ run_client_scenario() {
   log "$part $s: exit $rc"
 }
 
-run_client_part() {
-  local part=$1 s
-  shift
-  CLIENT_PIDS=()
+# run_part runs RUNNER for each wanted scenario, JOBS at a time (each scenario
+# is its own MCP session, or its own mock servers in client mode), in a folder
+# named after it; "order" keeps the start order for the summary.
+run_part() {
+  local part=$1 runner=$2 s dir pid
+  shift 2
+  RUN_PIDS=()
   for s in "$@"; do
     wanted "$s" || continue
     while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n || true; done
-    printf '%s\t%s\n' "$part" "$OUT/$part/${s//\//_}" >>"$OUT/order"
-    run_client_scenario "$part" "$s" &
-    CLIENT_PIDS+=($!)
+    dir="$OUT/$part/${s//\//_}"
+    mkdir -p "$dir"
+    printf '%s\t%s\n' "$part" "$dir" >>"$OUT/order"
+    "$runner" "$part" "$s" "$dir" &
+    RUN_PIDS+=($!)
   done
-  for s in "${CLIENT_PIDS[@]}"; do wait "$s" || true; done
-  CLIENT_PIDS=()
+  for pid in "${RUN_PIDS[@]}"; do wait "$pid" || true; done
+  RUN_PIDS=()
 }
 
 # lock_out makes a second run that uses the same results folder wait (bounded)
@@ -244,23 +255,21 @@ main() {
   log "suite $("$NODE" "$CLI" --version) on node $node_version; results in ${OUT#"$ROOT/"}"
 
   if has_part server; then
-    [ -x "$SERVER_BIN" ] || die "missing $SERVER_BIN: run make build"
+    [ -x "$SERVER_BIN" ] || die "missing $SERVER_BIN: run make build first"
     any=0
     for s in "${SERVER_SCENARIOS[@]}"; do wanted "$s" && any=1; done
     if [ "$any" = 1 ]; then
       start_server
-      for s in "${SERVER_SCENARIOS[@]}"; do
-        wanted "$s" && run_server_scenario "$s"
-      done
+      run_part server run_server_scenario "${SERVER_SCENARIOS[@]}"
       stop_server
     fi
   fi
   if has_part client || has_part draft; then
-    [ -x "$CLIENT_BIN" ] || die "missing $CLIENT_BIN: run make build"
+    [ -x "$CLIENT_BIN" ] || die "missing $CLIENT_BIN: run make build first"
     [[ "$CLIENT_BIN" != *" "* ]] || die "the suite splits --command on spaces: move the repo to a path without spaces"
   fi
-  has_part client && run_client_part client "${CLIENT_CORE_SCENARIOS[@]}"
-  has_part draft && run_client_part draft "${CLIENT_DRAFT_SCENARIOS[@]}"
+  has_part client && run_part client run_client_scenario "${CLIENT_CORE_SCENARIOS[@]}"
+  has_part draft && run_part draft run_client_scenario "${CLIENT_DRAFT_SCENARIOS[@]}"
 
   "$NODE" "$CONF/summarize.js" "$OUT" $((SECONDS - t0)) "${OUT#"$ROOT/"}"
 }
