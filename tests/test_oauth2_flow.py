@@ -1174,3 +1174,52 @@ def test_refused_registrations_store_nothing(services):
     good = {"redirect_uris": [DEFAULT_REDIRECT], "token_endpoint_auth_method": "none"}
     assert server.http.post(url, json=good).status_code == 201, "a refused registration used up the cap"
     assert server.http.post(url, json=good).status_code != 201, "the cap of one client was not enforced"
+
+
+# ------------------------------------------------------------------------------------------------
+# redirect URI matching details, optional parameters, methods
+
+
+@pytest.mark.parametrize(
+    "client_id,redirect",
+    [
+        (CONFIDENTIAL_CLIENT, "https://app.example.test:8443/callback"),  # port exception is loopback-only
+        (PUBLIC_CLIENT, "http://localhost:3001/callback"),  # registered as 127.0.0.1: another host
+        (PUBLIC_CLIENT, "https://127.0.0.1:3001/callback"),  # another scheme
+        (PUBLIC_CLIENT, "http://127.0.0.1:3001/Callback"),  # paths match exactly
+        (PUBLIC_CLIENT, "http://127.0.0.1:3001/callback/"),
+    ],
+    ids=["https-other-port", "localhost-for-ip", "https-for-http", "path-case", "trailing-slash"],
+)
+def test_redirect_uri_matches_exactly(auth_server, client_id, redirect):
+    _, challenge = pkce_pair()
+    resp = auth_server.authorize_request(client_id=client_id, redirect_uri=redirect, state="s", challenge=challenge)
+    assert_error_page(resp)
+
+
+def test_state_is_optional(auth_server):
+    verifier, challenge = pkce_pair()
+    resp = auth_server.authorize_request(state=None, challenge=challenge)
+    params = auth_server.redirect_params(resp, DEFAULT_REDIRECT, None)
+    assert "state" not in params and params.get("code")
+
+
+def test_resource_from_authorization_applies_when_token_request_omits_it(auth_server):
+    authz = auth_server.authorize(resource=RESOURCE)
+    resp = auth_server.exchange(authz)  # no resource at /token
+    assert resp.status_code == 200, resp.text
+    claims = verify_jwt(auth_server, resp.json()["access_token"], audience=RESOURCE)
+    assert claims["aud"] in (RESOURCE, [RESOURCE])
+
+
+def test_refresh_cannot_change_resource(auth_server):
+    tokens = auth_server.login(scope="mcp:read offline_access", resource=RESOURCE)
+    resp = auth_server.refresh(tokens["refresh_token"], resource="http://127.0.0.1:9/elsewhere")
+    assert_oauth_error(resp, ("invalid_target", "invalid_grant"))
+
+
+@pytest.mark.parametrize("path", ["/token", "/introspect", "/revoke", "/register"])
+def test_post_endpoints_refuse_get(auth_server, path):
+    resp = auth_server.http.get(path)
+    assert resp.status_code == 405, resp.status_code
+    assert "POST" in resp.headers.get("Allow", "POST")
