@@ -306,3 +306,26 @@ def test_probe_fails_against_an_unprotected_url(client, tmp_path, auth_server):
     proc = client.run("probe", "--target", auth_server.base_url + "/healthz", token_file=tmp_path / "p.json")
     assert proc.returncode != 0, proc.stdout
     assert "fail" in (proc.stdout + proc.stderr).lower()
+
+
+def test_retries_a_failing_metadata_endpoint(client, tmp_path, control):
+    """Two 503s on the AS metadata (an idempotent GET) are retried with backoff; the login succeeds."""
+    control.fault(endpoint="metadata", count=2, status=503, error="temporarily_unavailable", mode="status")
+    before = control.request_count("metadata")
+    started = time.monotonic()
+    client.ok("login", token_file=tmp_path / "retry.json")
+    assert control.request_count("metadata") >= before + 3
+    assert time.monotonic() - started < 30
+    control.clear_faults()
+
+
+def test_token_endpoint_failure_is_one_clear_line(client, tmp_path, control):
+    control.fault(endpoint="token", count=-1, status=400, error="invalid_grant", mode="status")
+    try:
+        proc = client.run("login", token_file=tmp_path / "fail.json", timeout=60)
+    finally:
+        control.clear_faults()
+    assert proc.returncode == 1
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert lines and lines[-1].startswith("error: "), proc.stderr[-800:]
+    assert "panic" not in proc.stderr

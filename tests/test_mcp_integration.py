@@ -477,3 +477,33 @@ def test_audit_fail_closed(services, auth_server, tmp_path):
     token = auth_server.login(scope="mcp:read", resource=proc.base_url + "/mcp")["access_token"]
     resp = initialize_raw(harness.MCPServer(proc.base_url + "/mcp", proc), token=token)
     assert resp.status_code >= 500, f"request served without an audit record: {resp.status_code}"
+
+
+def test_token_from_another_issuer_refused(services, mcp_server):
+    """A token signed by a different authorization server, even for this exact resource."""
+    rogue = services.auth()
+    token = rogue.login(scope="mcp:read mcp:write", resource=mcp_server.mcp_url)["access_token"]
+    resp = initialize_raw(mcp_server, token=token)
+    assert resp.status_code == 401, resp.text
+    assert challenge(resp).get("error") == "invalid_token"
+
+
+def test_cors_for_configured_browser_origin(services, auth_server):
+    origin = "http://app.example.test"
+    mcp = services.mcp(auth_server.issuer, {"server": {"cors_origins": [origin], "allowed_origins": [origin]}})
+    pre = harness.requests.options(mcp.mcp_url, headers={
+        "Origin": origin, "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization, content-type, mcp-protocol-version, mcp-session-id"},
+        timeout=harness.HTTP_TIMEOUT)
+    assert pre.status_code in (200, 204), pre.status_code
+    assert pre.headers.get("Access-Control-Allow-Origin") == origin
+    allowed = pre.headers.get("Access-Control-Allow-Headers", "").lower()
+    assert "authorization" in allowed and "mcp-session-id" in allowed
+    token = auth_server.login(scope="mcp:read", resource=mcp.mcp_url)["access_token"]
+    resp = initialize_raw(mcp, token=token, headers={"Origin": origin})
+    assert resp.status_code == 200, resp.text
+    exposed = resp.headers.get("Access-Control-Expose-Headers", "").lower()
+    assert "mcp-session-id" in exposed and "www-authenticate" in exposed
+    denied = initialize_raw(mcp, token=token, headers={"Origin": "http://other.example.test"})
+    assert denied.status_code == 403
+    assert "Access-Control-Allow-Origin" not in denied.headers
