@@ -229,6 +229,7 @@ func (s *Server) approve(w http.ResponseWriter, r *http.Request, az authorizatio
 // issueCode stores a new single-use code, bound to the client, redirect
 // URI, PKCE challenge, resource and user, and returns it.
 func (s *Server) issueCode(ctx context.Context, az authorization, subject string, claims map[string]any) (string, error) {
+	s.maybePrune(ctx)
 	code := randomToken()
 	now := s.now()
 	err := s.store.PutCode(ctx, store.Code{

@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -42,6 +43,8 @@ type Server struct {
 	faults  *faultQueue
 	stats   *statsRecorder
 	consent *pendingStore
+	// codesIssued paces the pruning of expired records.
+	codesIssued atomic.Int64
 
 	mu        sync.Mutex
 	users     map[string]User
@@ -116,6 +119,18 @@ func (s *Server) seed(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// pruneEvery is how many codes are issued between two sweeps of expired
+// records, so the store stays bounded without a background goroutine.
+const pruneEvery = 1024
+
+func (s *Server) maybePrune(ctx context.Context) {
+	if s.codesIssued.Add(1)%pruneEvery == 0 {
+		if err := s.store.DeleteExpired(ctx, s.now()); err != nil {
+			s.log.WarnContext(ctx, "prune expired records", "err", err)
+		}
+	}
 }
 
 // Close releases the store.

@@ -132,9 +132,12 @@ func (m *Memory) PutFamily(_ context.Context, f Family) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.room(len(m.families))
-	if _, exists := m.families[f.ID]; !exists && m.full(len(m.families)) {
+	old, exists := m.families[f.ID]
+	if !exists && m.full(len(m.families)) {
 		return ErrFull
 	}
+	// A refresh racing a revocation must not bring the family back.
+	f.Revoked = f.Revoked || old.Revoked
 	m.families[f.ID] = f
 	return nil
 }

@@ -117,6 +117,7 @@ type Store interface {
 	// before: Used true means this is a replay.
 	TakeCode(ctx context.Context, hash string) (Code, error)
 
+	// PutFamily creates or extends a family; a revoked family stays revoked.
 	PutFamily(ctx context.Context, f Family) error
 	GetFamily(ctx context.Context, id string) (Family, error)
 	// RevokeFamily revokes a family and every access token issued in it.

@@ -1,0 +1,192 @@
+package store
+
+import (
+	"context"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+var epoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// eachStore runs a contract test against both implementations.
+func eachStore(t *testing.T, test func(t *testing.T, s Store)) {
+	t.Run("memory", func(t *testing.T) {
+		test(t, NewMemory(func() time.Time { return epoch }, 0))
+	})
+	t.Run("sqlite", func(t *testing.T) {
+		s, err := OpenSQLite(filepath.Join(t.TempDir(), "db", "as.db"), func() time.Time { return epoch })
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = s.Close() })
+		test(t, s)
+	})
+}
+
+func TestClients(t *testing.T) {
+	eachStore(t, func(t *testing.T, s Store) {
+		ctx := context.Background()
+		_, err := s.GetClient(ctx, "a")
+		assert.ErrorIs(t, err, ErrNotFound)
+		c := Client{ID: "a", Name: "A", RedirectURIs: []string{"https://a/cb"}, GrantTypes: []string{"authorization_code"}, AuthMethod: "none", Dynamic: true, IssuedAt: epoch}
+		require.NoError(t, s.PutClient(ctx, c))
+		require.NoError(t, s.PutClient(ctx, Client{ID: "b", AuthMethod: "none"}))
+		got, err := s.GetClient(ctx, "a")
+		require.NoError(t, err)
+		assert.Equal(t, c.RedirectURIs, got.RedirectURIs)
+		assert.True(t, got.IssuedAt.Equal(epoch))
+		n, err := s.CountDynamicClients(ctx)
+		require.NoError(t, err)
+		assert.Equal(t, 1, n)
+		require.NoError(t, s.DeleteClient(ctx, "a"))
+		_, err = s.GetClient(ctx, "a")
+		assert.ErrorIs(t, err, ErrNotFound)
+	})
+}
+
+func TestCodesAreSingleUse(t *testing.T) {
+	eachStore(t, func(t *testing.T, s Store) {
+		ctx := context.Background()
+		require.NoError(t, s.PutCode(ctx, Code{Hash: "h", ClientID: "c", Claims: map[string]any{"email": "a@b"}, ExpiresAt: epoch.Add(time.Minute), FamilyID: "f"}))
+		first, err := s.TakeCode(ctx, "h")
+		require.NoError(t, err)
+		assert.False(t, first.Used)
+		assert.Equal(t, "a@b", first.Claims["email"])
+		second, err := s.TakeCode(ctx, "h")
+		require.NoError(t, err)
+		assert.True(t, second.Used)
+		_, err = s.TakeCode(ctx, "other")
+		assert.ErrorIs(t, err, ErrNotFound)
+	})
+}
+
+func TestConcurrentTakeHasOneWinner(t *testing.T) {
+	eachStore(t, func(t *testing.T, s Store) {
+		ctx := context.Background()
+		require.NoError(t, s.PutRefresh(ctx, RefreshToken{Hash: "r", FamilyID: "f", ExpiresAt: epoch.Add(time.Hour)}))
+		var mu sync.Mutex
+		fresh := 0
+		var wg sync.WaitGroup
+		for range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				rt, err := s.TakeRefresh(ctx, "r")
+				if assert.NoError(t, err) && !rt.Used {
+					mu.Lock()
+					fresh++
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		assert.Equal(t, 1, fresh)
+	})
+}
+
+func TestFamiliesAndRevocation(t *testing.T) {
+	eachStore(t, func(t *testing.T, s Store) {
+		ctx := context.Background()
+		require.NoError(t, s.PutFamily(ctx, Family{ID: "f", ClientID: "c", Subject: "alice", ExpiresAt: epoch.Add(time.Hour)}))
+		require.NoError(t, s.PutFamily(ctx, Family{ID: "g", ClientID: "c", Subject: "bob", ExpiresAt: epoch.Add(time.Hour)}))
+		require.NoError(t, s.PutRefresh(ctx, RefreshToken{Hash: "r", FamilyID: "f", Scope: "a b", ExpiresAt: epoch.Add(time.Hour)}))
+		for _, a := range []AccessToken{
+			{JTI: "j1", FamilyID: "f", Subject: "alice", ExpiresAt: epoch.Add(time.Hour)},
+			{JTI: "j2", FamilyID: "g", Subject: "bob", ExpiresAt: epoch.Add(time.Hour)},
+			{JTI: "j3", Subject: "svc", ExpiresAt: epoch.Add(time.Hour)},
+			{JTI: "j4", Subject: "alice", ExpiresAt: epoch.Add(time.Hour)},
+		} {
+			require.NoError(t, s.PutAccess(ctx, a))
+		}
+		rt, err := s.GetRefresh(ctx, "r")
+		require.NoError(t, err)
+		assert.Equal(t, "a b", rt.Scope)
+
+		require.NoError(t, s.RevokeFamily(ctx, "f"))
+		require.NoError(t, s.RevokeFamily(ctx, ""), "no family: nothing to do")
+		f, err := s.GetFamily(ctx, "f")
+		require.NoError(t, err)
+		assert.True(t, f.Revoked)
+		// Re-putting a revoked family (a racing refresh) does not un-revoke it.
+		require.NoError(t, s.PutFamily(ctx, Family{ID: "f", ClientID: "c", Subject: "alice", ExpiresAt: epoch.Add(2 * time.Hour)}))
+		f, _ = s.GetFamily(ctx, "f")
+		assert.True(t, f.Revoked)
+		a1, _ := s.GetAccess(ctx, "j1")
+		assert.True(t, a1.Revoked)
+		a3, _ := s.GetAccess(ctx, "j3")
+		assert.False(t, a3.Revoked)
+
+		require.NoError(t, s.RevokeAccess(ctx, "j3"))
+		a3, _ = s.GetAccess(ctx, "j3")
+		assert.True(t, a3.Revoked)
+
+		require.NoError(t, s.RevokeSubject(ctx, "alice"))
+		a4, _ := s.GetAccess(ctx, "j4")
+		assert.True(t, a4.Revoked)
+		g, _ := s.GetFamily(ctx, "g")
+		assert.False(t, g.Revoked)
+	})
+}
+
+func TestDeleteExpiredAndReset(t *testing.T) {
+	eachStore(t, func(t *testing.T, s Store) {
+		ctx := context.Background()
+		require.NoError(t, s.PutCode(ctx, Code{Hash: "c", ExpiresAt: epoch}))
+		require.NoError(t, s.PutRefresh(ctx, RefreshToken{Hash: "r", ExpiresAt: epoch.Add(time.Hour)}))
+		require.NoError(t, s.PutAccess(ctx, AccessToken{JTI: "j", ExpiresAt: epoch.Add(time.Minute)}))
+		require.NoError(t, s.DeleteExpired(ctx, epoch.Add(30*time.Minute)))
+		_, err := s.TakeCode(ctx, "c")
+		assert.NoError(t, err, "codes are kept past expiry to recognise replays")
+		_, err = s.GetAccess(ctx, "j")
+		assert.ErrorIs(t, err, ErrNotFound)
+		require.NoError(t, s.DeleteExpired(ctx, epoch.Add(CodeGrace+time.Minute)))
+		_, err = s.TakeCode(ctx, "c")
+		assert.ErrorIs(t, err, ErrNotFound)
+
+		require.NoError(t, s.PutClient(ctx, Client{ID: "x"}))
+		require.NoError(t, s.Reset(ctx))
+		_, err = s.GetClient(ctx, "x")
+		assert.ErrorIs(t, err, ErrNotFound)
+		_, err = s.GetRefresh(ctx, "r")
+		assert.ErrorIs(t, err, ErrNotFound)
+	})
+}
+
+func TestMemoryIsCapped(t *testing.T) {
+	ctx := context.Background()
+	now := epoch
+	m := NewMemory(func() time.Time { return now }, 3)
+	for i, h := range []string{"a", "b", "c"} {
+		require.NoError(t, m.PutCode(ctx, Code{Hash: h, ExpiresAt: epoch.Add(time.Duration(i+1) * time.Minute)}))
+	}
+	assert.ErrorIs(t, m.PutCode(ctx, Code{Hash: "d", ExpiresAt: epoch.Add(time.Hour)}), ErrFull)
+	// Once old codes are past their grace period they make room.
+	now = epoch.Add(CodeGrace + 2*time.Minute + time.Second)
+	require.NoError(t, m.PutCode(ctx, Code{Hash: "d", ExpiresAt: now.Add(time.Hour)}))
+	for _, id := range []string{"1", "2", "3"} {
+		require.NoError(t, m.PutClient(ctx, Client{ID: id}))
+	}
+	assert.ErrorIs(t, m.PutClient(ctx, Client{ID: "4"}), ErrFull)
+	require.NoError(t, m.PutClient(ctx, Client{ID: "1", Name: "replace"}))
+}
+
+func TestSQLiteSurvivesReopen(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "as.db")
+	s, err := OpenSQLite(path, nil)
+	require.NoError(t, err)
+	require.NoError(t, s.PutClient(ctx, Client{ID: "dyn", Dynamic: true, AuthMethod: "none"}))
+	require.NoError(t, s.PutFamily(ctx, Family{ID: "f", Revoked: true, ExpiresAt: epoch.Add(time.Hour)}))
+	require.NoError(t, s.Close())
+	s, err = OpenSQLite(path, nil)
+	require.NoError(t, err)
+	defer s.Close()
+	_, err = s.GetClient(ctx, "dyn")
+	require.NoError(t, err)
+	f, err := s.GetFamily(ctx, "f")
+	require.NoError(t, err)
+	assert.True(t, f.Revoked)
+}
