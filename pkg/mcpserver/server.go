@@ -51,6 +51,7 @@ type Server struct {
 	origins             *originPolicy
 	resourceMetadataURL string
 	metrics             *metrics.Metrics
+	maxSessions         int
 	handler             http.Handler
 }
 
@@ -60,7 +61,7 @@ func New(cfg Config, opts Options) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("invalid configuration: %w", err)
 	}
-	s := &Server{cfg: cfg, logger: opts.Logger, clock: opts.Clock}
+	s := &Server{cfg: cfg, logger: opts.Logger, clock: opts.Clock, maxSessions: maxSessions}
 	if s.logger == nil {
 		s.logger = slog.Default()
 	}
@@ -175,11 +176,42 @@ func (s *Server) mcpHandler() http.Handler {
 		MaxRequestBodyBytes: s.cfg.Server.MaxBodyBytes,
 		SessionTimeout:      30 * time.Minute, // bounds the session map
 	})
-	var h http.Handler = sdk
+	var h http.Handler = s.limitSessions(srv, sdk)
 	if s.cfg.Auth.Enabled {
 		h = s.requireMCPAccess(h)
 	}
 	return s.peekBody(h)
+}
+
+// maxSessions bounds the stateful sessions the SDK keeps (idle ones also
+// expire after SessionTimeout), so authenticated clients opening sessions in
+// a loop cannot grow the session map without limit.
+const maxSessions = 10000
+
+// limitSessions answers 503 to a new session's initialize once maxSessions
+// are open.
+func (s *Server) limitSessions(srv *mcp.Server, next http.Handler) http.Handler {
+	if s.cfg.Server.Stateless {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && r.Header.Get("Mcp-Session-Id") == "" && s.sessionCount(srv) >= s.maxSessions {
+			st := stateFrom(r.Context())
+			st.outcome, st.reason = OutcomeError, "too many sessions"
+			w.Header().Set("Retry-After", "30")
+			writeJSONRPCError(w, http.StatusServiceUnavailable, -32000, "too many open sessions; try again later")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) sessionCount(srv *mcp.Server) int {
+	n := 0
+	for range srv.Sessions() {
+		n++
+	}
+	return n
 }
 
 func (s *Server) refuseOrigin(w http.ResponseWriter, r *http.Request, status int, reason string) {

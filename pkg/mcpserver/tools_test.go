@@ -182,3 +182,15 @@ func TestStatelessMode(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "alice", structured[WhoamiOutput](t, res).Subject)
 }
+
+func TestSessionCountBounded(t *testing.T) {
+	env := newTestEnv(t, nil)
+	env.srv.maxSessions = 2
+	tok := env.token("alice", "mcp:read")
+	for range 2 {
+		require.Equal(t, http.StatusOK, env.post(initializeBody, bearer(tok)).StatusCode)
+	}
+	res := env.post(initializeBody, bearer(tok))
+	assert.Equal(t, http.StatusServiceUnavailable, res.StatusCode)
+	assert.NotEmpty(t, res.Header.Get("Retry-After"))
+}
