@@ -230,7 +230,13 @@ func (c *Cache) read() *cacheFile {
 	}
 	defer fh.Close()
 	if info, err := fh.Stat(); err == nil && info.Mode().Perm()&0o077 != 0 {
-		c.Warn(fmt.Sprintf("token cache %s is readable by others (mode %v): it will be rewritten 0600", c.path, info.Mode().Perm()))
+		// Tighten it now: a read-only run never rewrites the file, and the
+		// tokens must not stay readable until some later write.
+		if err := fh.Chmod(0o600); err != nil {
+			c.Warn(fmt.Sprintf("token cache %s is readable by others (mode %v) and could not be made 0600: %v", c.path, info.Mode().Perm(), errors.Unwrap(err)))
+		} else {
+			c.Warn(fmt.Sprintf("token cache %s was readable by others (mode %v): made it 0600", c.path, info.Mode().Perm()))
+		}
 	}
 	var f cacheFile
 	dec := json.NewDecoder(&limitedReader{r: fh, n: maxCacheBytes})

@@ -132,6 +132,12 @@ func Discover(ctx context.Context, client *http.Client, serverURL string, ch *Ch
 		// than fall back to the pre-metadata rules.
 		return nil, mismatch
 	}
+	if d.PRM == nil && headerURL != "" {
+		// A server that names its resource metadata in the challenge
+		// speaks 2025-06-18 or later: the 2025-03-26 fallback below would
+		// send the login to the MCP server's origin instead of its AS.
+		return nil, fmt.Errorf("protected resource metadata %s (named by the 401 challenge) not found: tried %s", headerURL, strings.Join(d.PRMTried, "; "))
+	}
 	if d.PRM == nil {
 		// 2025-03-26 fallback: the MCP server's origin is the AS.
 		u, err := url.Parse(serverURL)
@@ -146,12 +152,19 @@ func Discover(ctx context.Context, client *http.Client, serverURL string, ch *Ch
 	if err != nil {
 		return nil, fmt.Errorf("authorization server metadata for %s: %w", issuer, err)
 	}
+	if asm == nil && d.PRMURL != "" {
+		// RFC 9728 names the AS: it must publish RFC 8414 metadata (the
+		// default endpoints are only for 2025-03-26 servers).
+		return nil, fmt.Errorf("authorization server metadata for %s: not found (RFC 8414), it is not an authorization server", issuer)
+	}
 	if asm == nil {
 		d.ASMFallback = true
 		asm = &oauthex.AuthServerMeta{Issuer: issuer, AuthorizationEndpoint: issuer + "/authorize",
 			TokenEndpoint: issuer + "/token", RegistrationEndpoint: issuer + "/register"}
 	} else if !slices.Contains(asm.CodeChallengeMethodsSupported, "S256") {
 		return nil, fmt.Errorf("%s: %w (advertised: %s)", asm.Issuer, ErrNoS256, strings.Join(asm.CodeChallengeMethodsSupported, ","))
+	} else if asm.AuthorizationEndpoint == "" || asm.TokenEndpoint == "" {
+		return nil, fmt.Errorf("authorization server metadata for %s lacks authorization_endpoint or token_endpoint (RFC 8414 §2)", issuer)
 	}
 	d.ASM = asm
 	return d, nil
