@@ -12,10 +12,12 @@ Everything binds 127.0.0.1, every request and subprocess has a timeout, every wa
 from __future__ import annotations
 
 import base64
+import contextlib
 import copy
 import json
 import os
 import queue
+import socket
 import subprocess
 import threading
 import time
@@ -111,6 +113,14 @@ def status_of(url: str, **kw) -> int:
         return 0
 
 
+@contextlib.contextmanager
+def socket_bound(port: int):
+    """Bind 127.0.0.1:port (fails when something still listens there)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", port))
+        yield s
+
+
 def healthy(base_url: str) -> bool:
     return status_of(base_url.rstrip("/") + "/healthz") == 200
 
@@ -149,9 +159,10 @@ class ClientRunner:
         return subprocess.run(self.command(*args, **kw), cwd=self.workdir, env=self.env(env), capture_output=True,
                               text=True, timeout=timeout, stdin=subprocess.DEVNULL)
 
-    def start(self, *args: str, env: dict[str, str] | None = None, **kw) -> "RunningClient":
+    def start(self, *args: str, env: dict[str, str] | None = None, stdin: bool = False, **kw) -> "RunningClient":
         proc = subprocess.Popen(self.command(*args, **kw), cwd=self.workdir, env=self.env(env), text=True,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                stdin=subprocess.PIPE if stdin else subprocess.DEVNULL)
         return RunningClient(proc)
 
     def ok(self, *args: str, **kw) -> subprocess.CompletedProcess:
@@ -186,14 +197,22 @@ class RunningClient:
         self.proc = proc
         self.lines: "queue.Queue[str]" = queue.Queue()
         self.stderr_lines: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
+        self.stdout_chunks: list[str] = []
+        self._readers = [threading.Thread(target=self._read_err, daemon=True),
+                         threading.Thread(target=self._read_out, daemon=True)]
+        for t in self._readers:
+            t.start()
 
-    def _read(self) -> None:
+    def _read_err(self) -> None:
         assert self.proc.stderr is not None
         for line in self.proc.stderr:
             self.stderr_lines.append(line)
             self.lines.put(line)
+
+    def _read_out(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.stdout_chunks.append(line)
 
     def wait_for_line(self, predicate: Callable[[str], bool], timeout: float) -> str:
         deadline = time.monotonic() + timeout
@@ -210,15 +229,23 @@ class RunningClient:
         raise AssertionError(f"no matching line from the client within {timeout}s; stderr so far:\n"
                              + "".join(self.stderr_lines)[-3000:])
 
+    def send_line(self, text: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(text + "\n")
+        self.proc.stdin.flush()
+
     def finish(self, timeout: float) -> subprocess.CompletedProcess:
+        if self.proc.stdin is not None and not self.proc.stdin.closed:
+            self.proc.stdin.close()
         try:
-            out, _ = self.proc.communicate(timeout=timeout)
+            self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.communicate(timeout=5)
+            self.kill()
             raise AssertionError("client did not finish within %ss; stderr:\n%s" % (timeout, "".join(self.stderr_lines)[-3000:]))
-        self._reader.join(timeout=5)
-        return subprocess.CompletedProcess(self.proc.args, self.proc.returncode, out, "".join(self.stderr_lines))
+        for t in self._readers:
+            t.join(timeout=5)
+        return subprocess.CompletedProcess(self.proc.args, self.proc.returncode, "".join(self.stdout_chunks),
+                                           "".join(self.stderr_lines))
 
     def kill(self) -> None:
         if self.proc.poll() is None:
@@ -235,9 +262,11 @@ def error_line(proc: subprocess.CompletedProcess) -> str:
     """The client's failure contract: exit 1 and one `error: <what>: <why>` line, no panic."""
     assert proc.returncode == 1, describe(proc)
     assert "panic" not in proc.stderr and "goroutine " not in proc.stderr, describe(proc)
-    errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
+    # paste mode leaves its "> " prompt open on stderr (the user's Enter ends it on a terminal)
+    lines = [line.removeprefix("> ") for line in proc.stderr.splitlines()]
+    errors = [line for line in lines if line.startswith("error: ")]
     assert len(errors) == 1, f"expected exactly one error line:\n{proc.stderr[-3000:]}"
-    assert proc.stderr.rstrip().splitlines()[-1].startswith("error: "), proc.stderr[-2000:]
+    assert lines[-1].startswith("error: "), proc.stderr[-2000:]
     return errors[0]
 
 
