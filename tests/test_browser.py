@@ -312,14 +312,26 @@ def drive(driver: list[str], chromium: str, url: str, out_dir: Path, tmp: Path, 
         "url": url, "chromium": chromium, "userDataDir": str(profile), "outDir": str(out_dir),
         "user": user, "action": action, "tamper": tamper, "timeoutMs": STEP_TIMEOUT_MS,
     }
+    proc = subprocess.Popen(driver + [json.dumps(options)], cwd=DRIVER_DIR, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
     try:
-        proc = subprocess.run(driver + [json.dumps(options)], cwd=DRIVER_DIR, capture_output=True, text=True,
-                              timeout=BROWSER_TIMEOUT, stdin=subprocess.DEVNULL)
+        stdout, stderr = proc.communicate(timeout=BROWSER_TIMEOUT)
     except subprocess.TimeoutExpired:
-        raise AssertionError(f"the browser driver did not finish within {BROWSER_TIMEOUT}s")
-    assert proc.returncode == 0, f"the browser driver failed ({proc.returncode}):\n{proc.stderr[-4000:]}"
-    report = json.loads(proc.stdout)
+        # SIGTERM first: playwright then closes the Chromium it started in its own process group,
+        # which a SIGKILL of node would leave running.
+        proc.terminate()
+        try:
+            _, stderr = proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            _, stderr = proc.communicate(timeout=5)
+        raise AssertionError(f"the browser driver did not finish within {BROWSER_TIMEOUT}s:\n{(stderr or '')[-2000:]}")
+    assert proc.returncode == 0, f"the browser driver failed ({proc.returncode}):\n{stderr[-4000:]}"
+    report = json.loads(stdout)
     (out_dir / "browser.json").write_text(json.dumps(report, indent=2))
+    # The consent page renders without a refused resource (its CSP is strict) or a script error.
+    complaints = [c for c in report["console"] if c["page"] == "/authorize" or c["type"] == "pageerror"]
+    assert not complaints, complaints
     return report
 
 

@@ -138,6 +138,15 @@ async function run(opts) {
       }
     });
 
+    // What the page complained about (CSP refusals, script errors), by the page's path.
+    const console_ = [];
+    page.on('console', (msg) => {
+      if (msg.type() === 'error' || msg.type() === 'warning') {
+        console_.push({ type: msg.type(), page: new URL(page.url()).pathname, text: msg.text().slice(0, 300) });
+      }
+    });
+    page.on('pageerror', (err) => console_.push({ type: 'pageerror', page: new URL(page.url()).pathname, text: String(err).slice(0, 300) }));
+
     const first = await page.goto(opts.url, { waitUntil: 'load' });
     const headers = first.headers();
     const consent = await readConsentPage(page);
@@ -182,7 +191,7 @@ async function run(opts) {
       documents: documents.slice(before),
     };
     await page.screenshot({ path: join(opts.outDir, 'result.png'), fullPage: true });
-    return { browser: context.browser()?.version() ?? null, consent, result };
+    return { browser: context.browser()?.version() ?? null, consent, result, console: console_ };
   } finally {
     await context.close();
   }
