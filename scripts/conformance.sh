@@ -21,8 +21,8 @@
 #   CONFORMANCE_SERVER_BIN, CONFORMANCE_CLIENT_BIN
 #                           other builds to test (default bin/...); the client
 #                           is run as "<bin> conformance <url>"
-#   CONFORMANCE_OUT         results folder (default tests/.output/conformance);
-#                           runs sharing one folder wait for each other (lock)
+#   CONFORMANCE_OUT         results folder (default tests/.output/conformance)
+# Two runs from one checkout do not overlap: the second waits (a lock).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -93,7 +93,7 @@ install_suite() {
   log "installing the pinned suite and Node 22 into tests/conformance/node_modules (npm ci)"
   local npmlog
   npmlog=$(mktemp)
-  if ! (cd "$CONF" && npm ci --no-audit --no-fund --loglevel=error) >"$npmlog" 2>&1; then
+  if ! (cd "$CONF" && npm ci --no-audit --no-fund --loglevel=error) >"$npmlog" 2>&1 9>&-; then
     cat "$npmlog" >&2
     rm -f "$npmlog"
     die "npm ci failed in tests/conformance"
@@ -156,7 +156,7 @@ EOF
     while IFS= read -r name; do unset "$name"; done < <(compgen -e | grep '^MCP_' || true)
     export MCP_SERVER_LISTEN="127.0.0.1:$port" MCP_SERVER_RESOURCE="$url" MCP_AUTH_ENABLED=false
     exec "$SERVER_BIN" --config "$SERVER_WORK/mcp_server_config.toml"
-  ) >"$OUT/server.log" 2>&1 &
+  ) >"$OUT/server.log" 2>&1 9>&- &
   SERVER_PID=$!
   for i in $(seq 1 100); do
     if ! kill -0 "$SERVER_PID" 2>/dev/null; then
@@ -226,21 +226,23 @@ run_part() {
     dir="$OUT/$part/${s//\//_}"
     mkdir -p "$dir"
     printf '%s\t%s\n' "$part" "$dir" >>"$OUT/order"
-    "$runner" "$part" "$s" "$dir" &
+    "$runner" "$part" "$s" "$dir" 9>&- &
     RUN_PIDS+=($!)
   done
   for pid in "${RUN_PIDS[@]}"; do wait "$pid" || true; done
   RUN_PIDS=()
 }
 
-# lock_out makes a second run that uses the same results folder wait (bounded)
-# instead of deleting the first one's results under it; npm ci is covered too.
+# lock_out makes a second run from this checkout wait (bounded) for the first:
+# they would share tests/conformance/node_modules (npm ci) and, by default, the
+# results folder, which each run empties. Children do not inherit the lock, so
+# a leftover process cannot hold it.
 lock_out() {
-  mkdir -p "$(dirname "$OUT")"
-  exec 9>"$OUT.lock"
+  mkdir -p "$ROOT/tests/.output"
+  exec 9>"$ROOT/tests/.output/.conformance.lock"
   if ! flock -n 9; then
-    log "another run holds $OUT.lock; waiting (at most 15 minutes)"
-    flock -w 900 9 || die "$OUT is still in use by another run; set CONFORMANCE_OUT to another folder"
+    log "another conformance run is going on in this checkout; waiting (at most 15 minutes)"
+    flock -w 900 9 || die "another conformance run still holds tests/.output/.conformance.lock"
   fi
 }
 
@@ -250,6 +252,10 @@ main() {
   install_suite
   node_version=$(check_node)
   check_scenarios
+  # Only a folder this script wrote (it has "order") is ever emptied.
+  if [ -d "$OUT" ] && [ -n "$(ls -A "$OUT")" ] && [ ! -e "$OUT/order" ]; then
+    die "$OUT is not empty and not a conformance results folder; choose another CONFORMANCE_OUT"
+  fi
   rm -rf "$OUT"
   mkdir -p "$OUT"
   log "suite $("$NODE" "$CLI" --version) on node $node_version; results in ${OUT#"$ROOT/"}"
