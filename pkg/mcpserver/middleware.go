@@ -86,6 +86,7 @@ type auditWriter struct {
 	blocked  bool
 }
 
+// WriteHeader writes the audit record, then the status.
 func (w *auditWriter) WriteHeader(code int) {
 	if w.blocked {
 		return
@@ -102,6 +103,8 @@ func (w *auditWriter) WriteHeader(code int) {
 	w.ResponseWriter.WriteHeader(code)
 }
 
+// Write sends the body, recording the audit entry first if no status was
+// written yet.
 func (w *auditWriter) Write(b []byte) (int, error) {
 	if !w.recorded {
 		w.WriteHeader(http.StatusOK)
