@@ -361,7 +361,16 @@ def test_key_rotation_picked_up(mcp_server, auth_server, control, token_log):
     control.rotate_key()
     token = auth_server.login(scope="mcp:read", resource=mcp_server.mcp_url, user="bob")["access_token"]
     token_log.add(token)
-    session = mcp_server.session(token)
+
+    def try_session():
+        try:
+            return mcp_server.session(token)
+        except MCPError:
+            return None
+
+    # Normally the first request refreshes the JWKS at once. If another unknown kid caused a
+    # refresh moments ago (auth.unknown_kid_rate_limit, 10 s by default), the next one waits.
+    session = harness.bounded_wait(try_session, timeout=15.0, interval=0.5, what="the rotated key to be accepted")
     try:
         assert "bob" in tool_text(session.call_tool("whoami")) + json.dumps(tool_data(session.call_tool("whoami")))
     finally:
