@@ -31,6 +31,18 @@ func (s *Server) grantRefreshToken(ctx context.Context, client store.Client, req
 	if current.ClientID != client.ID {
 		return tokenResponse{}, newError(ErrInvalidGrant, "refresh token was issued to another client")
 	}
+	// Also before: a request error (a wider scope, another resource) must
+	// not burn the token, or the client's next try would trip reuse
+	// detection and lose the whole grant. A used token skips this and is
+	// caught as reuse below.
+	if !current.Used {
+		if _, err := narrowScope(req.Scope, current.Scope); err != nil {
+			return tokenResponse{}, err
+		}
+		if req.Resource != "" && req.Resource != current.Resource {
+			return tokenResponse{}, newError(ErrInvalidTarget, "resource does not match the original grant")
+		}
+	}
 	rt, err := s.store.TakeRefresh(ctx, hash)
 	if err != nil {
 		return tokenResponse{}, err
