@@ -106,6 +106,7 @@ def assert_invalid_token(resp: requests.Response, mcp) -> dict[str, str]:
     assert params.get("error") == "invalid_token", resp.headers
     assert params.get("resource_metadata", "").startswith(mcp.base_url + "/.well-known/oauth-protected-resource")
     assert "alice@example.com" not in resp.text
+    assert "Mcp-Session-Id" not in resp.headers, "a refused request created a session"
     return params
 
 
@@ -274,6 +275,39 @@ def test_refresh_token_reuse_revokes_the_family(auth, mcp):
     fresh_login_works(auth, mcp)
 
 
+def test_refresh_cannot_widen_scope_or_change_resource(auth, mcp):
+    tokens = auth.login(scope="mcp:read offline_access", resource=mcp.mcp_url)
+    wider = auth.refresh(tokens["refresh_token"], scope="mcp:read mcp:write mcp:audit")
+    assert wider.status_code == 400 and oauth_error(wider) == "invalid_scope", wider.text
+    other = auth.refresh(tokens["refresh_token"], resource="http://127.0.0.1:1/other-mcp")
+    assert other.status_code == 400 and oauth_error(other) == "invalid_target", other.text
+    # neither attempt rotated or burned the refresh token
+    ok = auth.refresh(tokens["refresh_token"])
+    assert ok.status_code == 200, ok.text
+    granted = set(harness.unverified_claims(ok.json()["access_token"])["scope"].split())
+    assert "mcp:read" in granted and not granted & {"mcp:write", "mcp:audit"}, granted
+
+
+def test_code_redeemed_for_another_resource(auth, mcp):
+    authz = auth.authorize(scope="mcp:read", resource=mcp.mcp_url)
+    before = authz_grants(auth)
+    resp = auth.exchange(authz, resource="http://127.0.0.1:1/other-mcp")
+    assert resp.status_code == 400 and oauth_error(resp) == "invalid_target", resp.text
+    assert authz_grants(auth) == before
+
+
+def test_revoking_another_clients_token_has_no_effect(auth):
+    """RFC 7009 §2.1: the server checks the token was issued to the client asking; another
+    client's request changes nothing (and still answers 200, so it learns nothing)."""
+    tokens = auth.login(client_id=PUBLIC_CLIENT)
+    resp = auth.revoke(tokens["refresh_token"], client_id=SECOND_PUBLIC_CLIENT, hint="refresh_token")
+    assert resp.status_code in (200, 400), resp.text
+    if resp.status_code == 400:
+        assert oauth_error(resp) in ("invalid_request", "unauthorized_client", "invalid_client"), resp.text
+    assert auth.is_active(tokens["refresh_token"]), "another client revoked the refresh token"
+    assert auth.is_active(tokens["access_token"])
+
+
 def test_refresh_token_of_another_client_refused_without_burning_it(auth):
     tokens = auth.login(client_id=PUBLIC_CLIENT)
     resp = auth.refresh(tokens["refresh_token"], client_id=SECOND_PUBLIC_CLIENT)
@@ -374,6 +408,8 @@ def test_forged_token_refused(auth, mcp, alice_token, signing_key, seen_tokens, 
     if name not in ("forged kid",):
         # a known kid never makes the MCP server fetch the JWKS again
         assert auth.control.request_count("jwks") == jwks_before
+    # the authorization server does not vouch for it either (RFC 7662)
+    assert auth.introspect(token).json() == {"active": False}
 
 
 @pytest.mark.parametrize("header_name", ["jku", "x5u"])
@@ -417,6 +453,9 @@ def test_token_in_query_string_refused(mcp, alice_token):
     resp = initialize(mcp, alice_token, params={"access_token": alice_token})
     assert resp.status_code == 400, resp.text
     assert resp.json().get("error") == "invalid_request"
+    # a session-token header is not accepted unless configured (auth.accept_session_token_header)
+    resp = initialize(mcp, None, headers={"X-Session-Token": alice_token})
+    assert resp.status_code == 401, resp.text
     # and a form-body token is not a thing for JSON-RPC
     resp = requests.post(mcp.mcp_url, data={"access_token": alice_token}, timeout=harness.HTTP_TIMEOUT)
     assert resp.status_code == 401
@@ -582,6 +621,24 @@ def test_registration_with_bad_redirect_uri(auth, redirect_uri):
     resp = register(auth, redirect_uris=[DEFAULT_REDIRECT, redirect_uri])
     assert resp.status_code == 400 and oauth_error(resp) == "invalid_redirect_uri", resp.text
     assert "client_id" not in resp.json()
+
+
+@pytest.mark.parametrize("metadata", [
+    {"redirect_uris": [f"http://127.0.0.1:{3000 + i}/cb" for i in range(25)]},
+    {"grant_types": ["client_credentials"], "token_endpoint_auth_method": "none"},
+    {"grant_types": ["implicit"], "response_types": ["token"]},
+    {"token_endpoint_auth_method": "private_key_jwt_unknown"},
+    {"redirect_uris": []},
+])
+def test_registration_with_bad_metadata(auth, metadata):
+    resp = register(auth, **metadata)
+    assert resp.status_code == 400 and oauth_error(resp) in ("invalid_client_metadata", "invalid_redirect_uri"), resp.text
+
+
+def test_registration_cannot_grant_unknown_scopes(auth):
+    resp = register(auth, scope="mcp:read admin root")
+    assert resp.status_code == 201, resp.text
+    assert resp.json()["scope"].split() == ["mcp:read"]
 
 
 def test_registration_cap_holds_under_a_flood(auth):
