@@ -386,7 +386,7 @@ def code_requests(auth: harness.AuthServer) -> tuple[int, int]:
 # tests
 
 
-def test_approve_as_bob_then_whoami(services, driver, chromium, output_dir, tmp_path):
+def test_approve_as_bob_then_whoami(driver, chromium, services, output_dir, tmp_path):
     auth, mcp = services
     login, url = start_login(services, tmp_path)
     try:
@@ -424,7 +424,7 @@ def test_approve_as_bob_then_whoami(services, driver, chromium, output_dir, tmp_
     assert "alice" not in whoami.stdout, whoami.stdout
 
 
-def test_deny_ends_client_with_access_denied(services, driver, chromium, output_dir, tmp_path):
+def test_deny_ends_client_with_access_denied(driver, chromium, services, output_dir, tmp_path):
     auth, mcp = services
     tokens_before, codes_before = code_requests(auth)
     login, url = start_login(services, tmp_path)
@@ -451,7 +451,7 @@ def test_deny_ends_client_with_access_denied(services, driver, chromium, output_
 
 
 @pytest.mark.parametrize("tamper", ["token", "cookie", "cross-site"])
-def test_csrf_tampered_submission_is_refused(services, driver, chromium, output_dir, tmp_path, tamper):
+def test_csrf_tampered_submission_is_refused(driver, chromium, services, output_dir, tmp_path, tamper):
     """Refused by the AS with an error page, no redirect, no code, the client still waiting: a
     changed form token; a post without the CSRF cookie; and the page's own fields, token included,
     posted from another site's page (Chromium withholds the SameSite=Strict cookie)."""
