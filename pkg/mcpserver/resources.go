@@ -41,7 +41,7 @@ func (s *Server) addResources(srv *mcp.Server) {
 			return textResource(req.Params.URI, "application/json", string(body)), nil
 		})
 	srv.AddResourceTemplate(&mcp.ResourceTemplate{URITemplate: "notes://{subject}", Name: "notes", Title: "Your notes", MIMEType: "application/json",
-		Description: "All notes of the calling user; {subject} is your token's sub."}, s.readNotes)
+		Description: "All notes of the calling user; {subject} is your token's sub, percent-encoded."}, s.readNotes)
 	srv.AddResourceTemplate(&mcp.ResourceTemplate{URITemplate: "notes://{subject}/{id}", Name: "note", Title: "One of your notes", MIMEType: "text/plain",
 		Description: "One note of the calling user."}, s.readNotes)
 }
@@ -65,11 +65,13 @@ func (s *Server) readNotes(_ context.Context, req *mcp.ReadResourceRequest) (*mc
 	if err != nil {
 		return nil, mcp.ResourceNotFoundError(uri)
 	}
-	u, err := url.Parse(uri)
-	if err != nil || u.Scheme != "notes" || u.Host != url.PathEscape(id.Subject) && u.Host != id.Subject {
+	// Parsed by hand: url.Parse would read a subject like "a@b" as userinfo.
+	rest, ok := strings.CutPrefix(uri, "notes://")
+	subjectPart, noteID, _ := strings.Cut(rest, "/")
+	subject, err := url.PathUnescape(subjectPart)
+	if !ok || err != nil || subject != id.Subject || strings.Contains(noteID, "/") {
 		return nil, mcp.ResourceNotFoundError(uri)
 	}
-	noteID := strings.Trim(u.Path, "/")
 	if noteID == "" {
 		body, err := json.Marshal(s.notes.list(id.Subject))
 		if err != nil {

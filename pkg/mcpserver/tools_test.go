@@ -194,3 +194,17 @@ func TestSessionCountBounded(t *testing.T) {
 	assert.Equal(t, http.StatusServiceUnavailable, res.StatusCode)
 	assert.NotEmpty(t, res.Header.Get("Retry-After"))
 }
+
+func TestNotesResourceForSubjectWithReservedCharacters(t *testing.T) {
+	env := newTestEnv(t, nil)
+	ctx := ctx10s(t)
+	cs := env.connect(env.token("carol@example.com", allScopes))
+	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "add_note", Arguments: map[string]any{"text": "hi"}})
+	require.NoError(t, err)
+	id := structured[Note](t, res).ID
+	rr, err := cs.ReadResource(ctx, &mcp.ReadResourceParams{URI: "notes://carol%40example.com/" + id})
+	require.NoError(t, err)
+	assert.Equal(t, "hi", rr.Contents[0].Text)
+	_, err = cs.ReadResource(ctx, &mcp.ReadResourceParams{URI: "notes://example.com/" + id})
+	require.Error(t, err)
+}
