@@ -213,6 +213,12 @@ run_client_scenario() {
   log "$part $s: exit $rc"
 }
 
+running() {
+  local n=0 pid
+  for pid in "${RUN_PIDS[@]}"; do kill -0 "$pid" 2>/dev/null && n=$((n + 1)); done
+  echo "$n"
+}
+
 # run_part runs RUNNER for each wanted scenario, JOBS at a time (each scenario
 # is its own MCP session, or its own mock servers in client mode), in a folder
 # named after it; "order" keeps the start order for the summary.
@@ -222,7 +228,7 @@ run_part() {
   RUN_PIDS=()
   for s in "$@"; do
     wanted "$s" || continue
-    while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n || true; done
+    while [ "$(running)" -ge "$JOBS" ]; do wait -n || true; done
     dir="$OUT/$part/${s//\//_}"
     mkdir -p "$dir"
     printf '%s\t%s\n' "$part" "$dir" >>"$OUT/order"
@@ -267,6 +273,8 @@ main() {
     if [ "$any" = 1 ]; then
       start_server
       run_part server run_server_scenario "${SERVER_SCENARIOS[@]}"
+      kill -0 "$SERVER_PID" 2>/dev/null ||
+        log "warning: the server exited during the run; see ${OUT#"$ROOT/"}/server.log"
       stop_server
     fi
   fi
