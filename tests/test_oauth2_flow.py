@@ -1223,3 +1223,64 @@ def test_post_endpoints_refuse_get(auth_server, path):
     resp = auth_server.http.get(path)
     assert resp.status_code == 405, resp.status_code
     assert "POST" in resp.headers.get("Allow", "POST")
+
+
+# ------------------------------------------------------------------------------------------------
+# client authentication at introspection and revocation, hints, odd PKCE values
+
+
+def test_confidential_client_must_authenticate_to_revoke(auth_server):
+    authz = confidential_authz(auth_server)
+    tokens = confidential_exchange(auth_server, authz, auth=(CONFIDENTIAL_CLIENT, CONFIDENTIAL_SECRET)).json()
+    resp = auth_server.revoke(tokens["refresh_token"], client_id=CONFIDENTIAL_CLIENT)  # no secret
+    assert resp.status_code == 401 and oauth_error(resp) == "invalid_client", resp.text
+    assert auth_server.is_active(tokens["refresh_token"])
+    resp = auth_server.revoke(tokens["refresh_token"], auth=(CONFIDENTIAL_CLIENT, CONFIDENTIAL_SECRET))
+    assert resp.status_code == 200
+    assert not auth_server.is_active(tokens["refresh_token"])
+
+
+def test_public_client_cannot_introspect(auth_server):
+    tokens = auth_server.login(scope="mcp:read")
+    resp = auth_server.http.post(auth_server.endpoint("introspection_endpoint"),
+                                 data={"token": tokens["access_token"], "client_id": PUBLIC_CLIENT})
+    assert resp.status_code == 401 and oauth_error(resp) == "invalid_client", resp.text
+
+
+def test_form_client_id_must_match_basic_auth(auth_server):
+    resp = auth_server.token_request({"grant_type": "client_credentials", "client_id": CONFIDENTIAL_CLIENT},
+                                     auth=(SERVICE_CLIENT, SERVICE_SECRET))
+    assert_oauth_error(resp, ("invalid_request", "invalid_client"), status=(400, 401))
+
+
+@pytest.mark.parametrize("which,hint", [("access_token", "refresh_token"), ("refresh_token", "access_token"),
+                                        ("refresh_token", "no_such_hint")])
+def test_revocation_hint_is_only_a_hint(auth_server, which, hint):
+    """RFC 7009 §2.1: a wrong hint makes the server search further, it does not stop revocation."""
+    tokens = auth_server.login(scope="mcp:read offline_access")
+    resp = auth_server.revoke(tokens[which], hint=hint)
+    assert resp.status_code in (200, 400), resp.text
+    if resp.status_code == 400:  # an unknown hint may be refused, but only as unsupported_token_type
+        assert oauth_error(resp) == "unsupported_token_type", resp.text
+        return
+    assert not auth_server.is_active(tokens[which])
+
+
+def test_register_authorization_code_client_needs_redirect_uris(auth_server):
+    resp = register(auth_server, {"token_endpoint_auth_method": "none", "grant_types": ["authorization_code"]})
+    assert_oauth_error(resp, ("invalid_redirect_uri", "invalid_client_metadata"))
+
+
+def test_client_credentials_token_names_the_client(auth_server):
+    body = auth_server.client_credentials(scope="mcp:read", resource=RESOURCE).json()
+    claims = verify_jwt(auth_server, body["access_token"], audience=RESOURCE)
+    assert claims["sub"] == SERVICE_CLIENT and "email" not in claims
+    info = auth_server.introspect(body["access_token"]).json()
+    assert info["active"] is True and info["client_id"] == SERVICE_CLIENT
+
+
+@pytest.mark.parametrize("challenge", ["abc", "!" * 43, "A" * 44, ""], ids=["short", "bad-chars", "long", "empty"])
+def test_authorize_refuses_malformed_code_challenge(auth_server, challenge):
+    state = secrets.token_urlsafe(8)
+    resp = auth_server.authorize_request(state=state, challenge=challenge)
+    assert_redirect_error(auth_server, resp, "invalid_request", state)
