@@ -27,13 +27,18 @@ import (
 const defaultConfigFile = "config/auth_server_config.toml"
 
 func main() {
-	if err := run(os.Args[1:]); err != nil {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], nil)
+	stop()
+	if err != nil {
 		fmt.Fprintf(os.Stderr, "error: %v\n", err)
 		os.Exit(1)
 	}
 }
 
-func run(args []string) error {
+// run serves until ctx is done; listening, when set, learns the bound
+// address (tests listen on port 0).
+func run(ctx context.Context, args []string, listening func(net.Addr)) error {
 	cfg, file, err := loadConfig(args)
 	if err != nil {
 		return err
@@ -47,8 +52,6 @@ func run(args []string) error {
 	}
 	defer srv.Close()
 
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
 	ln, err := net.Listen("tcp", cfg.Server.Listen)
 	if err != nil {
 		return fmt.Errorf("server.listen %s: %w", cfg.Server.Listen, err)
@@ -65,6 +68,9 @@ func run(args []string) error {
 	logger.Info("http-oauth2-mock-server listening", "addr", ln.Addr().String(), "issuer", cfg.Server.Issuer,
 		"tls", tls, "storage", cfg.Storage.Driver, "auto_approve", cfg.Mock.AutoApprove,
 		"control_api", cfg.Mock.ControlAPI, "config", file)
+	if listening != nil {
+		listening(ln.Addr())
+	}
 	errc := make(chan error, 1)
 	go func() {
 		if tls {

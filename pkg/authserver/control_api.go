@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -55,17 +57,43 @@ func (s *Server) controlRoutes(r chi.Router) {
 	})
 }
 
-// loopbackOnly refuses callers whose address is not loopback.
+// loopbackOnly refuses callers whose address is not loopback. A loopback
+// address alone is not enough: a web page whose name was rebound to
+// 127.0.0.1 (DNS rebinding) connects from loopback too, so the Host must
+// be a loopback name or the issuer's host, and a browser's Origin, when
+// sent, must be one of those as well.
 func (s *Server) loopbackOnly(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		host, _, err := net.SplitHostPort(r.RemoteAddr)
 		ip := net.ParseIP(host)
-		if err != nil || ip == nil || !ip.IsLoopback() {
+		if err != nil || ip == nil || !ip.IsLoopback() || !s.trustedHost(r.Host) || !s.trustedOrigin(r.Header.Get("Origin")) {
 			writeJSON(w, http.StatusForbidden, errorBody{Error: ErrAccessDenied, ErrorDescription: errNotLoopback.Error()})
 			return
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// trustedHost accepts a loopback host or the issuer's host (with any port).
+func (s *Server) trustedHost(hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	host = strings.Trim(host, "[]")
+	if isLoopbackHost(host) {
+		return true
+	}
+	u, err := url.Parse(s.issuer)
+	return err == nil && strings.EqualFold(u.Hostname(), host)
+}
+
+func (s *Server) trustedOrigin(origin string) bool {
+	if origin == "" {
+		return true // not a browser, or a same-origin GET
+	}
+	u, err := url.Parse(origin)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && s.trustedHost(u.Host)
 }
 
 func (s *Server) controlQueueFault(w http.ResponseWriter, r *http.Request) {

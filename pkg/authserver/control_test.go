@@ -212,6 +212,32 @@ func TestControlOnlyForLoopbackAndWhenEnabled(t *testing.T) {
 	e.srv.ServeHTTP(rec, req)
 	assert.Equal(t, http.StatusForbidden, rec.Code)
 
+	// DNS rebinding: loopback address, foreign Host or Origin.
+	for _, h := range []http.Header{
+		{"Host": {"evil.example:8080"}},
+		{"Origin": {"http://evil.example"}},
+	} {
+		req := httptest.NewRequest(http.MethodPost, "/control/reset", nil)
+		req.RemoteAddr = "127.0.0.1:5555"
+		req.Host = "127.0.0.1:3002"
+		if host := h.Get("Host"); host != "" {
+			req.Host = host
+		}
+		req.Header.Set("Origin", h.Get("Origin"))
+		rec := httptest.NewRecorder()
+		e.srv.ServeHTTP(rec, req)
+		assert.Equal(t, http.StatusForbidden, rec.Code, h)
+	}
+	for _, host := range []string{"localhost:3002", "[::1]:3002", "issuer.test"} {
+		req := httptest.NewRequest(http.MethodGet, "/control/stats", nil)
+		req.RemoteAddr = "127.0.0.1:5555"
+		req.Host = host
+		req.Header.Set("Origin", "http://"+host)
+		rec := httptest.NewRecorder()
+		e.srv.ServeHTTP(rec, req)
+		assert.Equal(t, http.StatusOK, rec.Code, host)
+	}
+
 	off := newEnv(t, func(c *Config) { c.Mock.ControlAPI = false })
 	assert.Equal(t, http.StatusNotFound, off.control("GET", "/stats", "").StatusCode)
 }

@@ -49,7 +49,8 @@ func (s *Server) metadata() metadata {
 		ResponseModesSupported:            []string{"query"},
 		GrantTypesSupported:               supportedGrants,
 		TokenEndpointAuthMethodsSupported: authMethods,
-		IntrospectionEndpointAuthMethodsSupported:  authMethods,
+		// Introspection needs a confidential client (RFC 7662 §2.1).
+		IntrospectionEndpointAuthMethodsSupported:  []string{AuthClientSecretBasic, AuthClientSecretPost},
 		RevocationEndpointAuthMethodsSupported:     authMethods,
 		CodeChallengeMethodsSupported:              []string{"S256"},
 		AuthorizationResponseISSParameterSupported: true,

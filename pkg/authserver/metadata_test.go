@@ -30,9 +30,10 @@ func TestMetadataListsEveryEndpointAndCapability(t *testing.T) {
 		assert.Equal(t, true, m["client_id_metadata_document_supported"])
 		assert.ElementsMatch(t, []any{"authorization_code", "refresh_token", "client_credentials"}, m["grant_types_supported"])
 		methods := []any{"none", "client_secret_basic", "client_secret_post"}
-		for _, k := range []string{"token_endpoint_auth_methods_supported", "introspection_endpoint_auth_methods_supported", "revocation_endpoint_auth_methods_supported"} {
+		for _, k := range []string{"token_endpoint_auth_methods_supported", "revocation_endpoint_auth_methods_supported"} {
 			assert.Equal(t, methods, m[k], k)
 		}
+		assert.Equal(t, methods[1:], m["introspection_endpoint_auth_methods_supported"])
 		assert.Equal(t, []any{"public"}, m["subject_types_supported"])
 		assert.Equal(t, []any{"RS256"}, m["id_token_signing_alg_values_supported"])
 		assert.Contains(t, m["claims_supported"], "email")

@@ -27,6 +27,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/mcp-oauth2/mcp-oauth2-mock/pkg/authserver/store"
+	"github.com/mcp-oauth2/mcp-oauth2-mock/pkg/metrics"
 	"github.com/mcp-oauth2/mcp-oauth2-mock/pkg/requestid"
 )
 
@@ -174,7 +175,7 @@ func (s *Server) routes() chi.Router {
 	}
 	r.Use(s.securityHeaders, s.limitBody)
 	if s.cfg.Metrics != nil {
-		r.Method(http.MethodGet, "/metrics", s.cfg.Metrics.Handler())
+		r.Method(http.MethodGet, "/metrics", metrics.LoopbackOnly(s.cfg.Metrics.Handler()))
 	}
 	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
