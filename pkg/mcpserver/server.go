@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"time"
@@ -105,8 +106,34 @@ func (s *Server) newVerifier(client *http.Client) tokenVerifier {
 	v := newJWTVerifier(s.cfg.Auth, s.cfg.Server.Resource, s.clock, client, s.logger)
 	// Count every JWKS fetch on the wire (periodic and unknown-kid ones):
 	// mcp_jwks_refreshes_total is how a flood of unknown kids is observed.
-	v.jwksClient = &http.Client{Timeout: client.Timeout, Transport: s.metrics.CountJWKSFetches(client.Transport)}
+	v.jwksClient = &http.Client{Timeout: client.Timeout, Transport: s.metrics.CountJWKSFetches(limitBody{base: client.Transport, max: maxJWKSBytes})}
 	return v
+}
+
+// maxJWKSBytes bounds a JWKS response: jwkset decodes the body unbounded.
+const maxJWKSBytes = 1 << 20
+
+// limitBody caps response bodies read through it.
+type limitBody struct {
+	base http.RoundTripper
+	max  int64
+}
+
+// RoundTrip implements http.RoundTripper.
+func (l limitBody) RoundTrip(r *http.Request) (*http.Response, error) {
+	base := l.base
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	res, err := base.RoundTrip(r)
+	if err != nil {
+		return nil, err
+	}
+	res.Body = struct {
+		io.Reader
+		io.Closer
+	}{io.LimitReader(res.Body, l.max), res.Body}
+	return res, nil
 }
 
 // Start begins loading the authorization server's keys in the background;

@@ -1,7 +1,10 @@
 package mcpserver
 
 import (
+	"io"
 	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -121,4 +124,18 @@ func TestAuthServerMetadataURL(t *testing.T) {
 	u, err = authServerMetadataURL("https://as.example/tenant1")
 	require.NoError(t, err)
 	assert.Equal(t, "https://as.example/.well-known/oauth-authorization-server/tenant1", u)
+}
+
+func TestJWKSResponseBodyIsBounded(t *testing.T) {
+	big := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte(strings.Repeat(" ", 3*maxJWKSBytes)))
+	}))
+	defer big.Close()
+	client := &http.Client{Transport: limitBody{max: maxJWKSBytes}, Timeout: 5 * time.Second}
+	res, err := client.Get(big.URL)
+	require.NoError(t, err)
+	defer res.Body.Close()
+	n, err := io.Copy(io.Discard, res.Body)
+	require.NoError(t, err)
+	assert.Equal(t, int64(maxJWKSBytes), n)
 }
