@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 import os
+import queue
+import threading
+import urllib.parse
 import stat
 import subprocess
 import time
@@ -329,3 +332,121 @@ def test_token_endpoint_failure_is_one_clear_line(client, tmp_path, control):
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert lines and lines[-1].startswith("error: "), proc.stderr[-800:]
     assert "panic" not in proc.stderr
+
+
+# ------------------------------------------------------------------------------------------------
+# the two interactive code-fetch modes, with the test playing the user
+
+
+class Interactive:
+    """A client process whose stderr is read line by line (the authorization URL appears there)."""
+
+    def __init__(self, client: ClientRunner, mode: str, token_file: Path, extra_flags=()):
+        cmd = [str(client.binary), "--mode", mode, "--server", client.mcp_url, "--token-file", str(token_file),
+               "--login-hint", "alice", "--timeout", "10s", *extra_flags, "login"]
+        env = harness.child_env({"HOME": str(client.workdir), "XDG_CACHE_HOME": str(client.workdir / "cache"),
+                                 "DISPLAY": "", "WAYLAND_DISPLAY": ""})
+        self.proc = subprocess.Popen(cmd, cwd=client.workdir, env=env, stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.lines: "queue.Queue[str]" = queue.Queue()
+        self.stderr: list[str] = []
+        self.stdout = ""
+        threading.Thread(target=self._pump_err, daemon=True).start()
+        self._out_thread = threading.Thread(target=self._pump_out, daemon=True)
+        self._out_thread.start()
+
+    def _pump_err(self):
+        for line in self.proc.stderr:
+            self.stderr.append(line)
+            self.lines.put(line)
+
+    def _pump_out(self):
+        self.stdout = self.proc.stdout.read()
+
+    def authorization_url(self, timeout: float = 30.0) -> str:
+        deadline = time.monotonic() + timeout
+        for _ in range(1000):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            try:
+                line = self.lines.get(timeout=remaining)
+            except queue.Empty:
+                break
+            for word in line.split():
+                if "/authorize?" in word and word.startswith("http"):
+                    return word
+        self.kill()
+        raise AssertionError(f"no authorization URL printed; stderr:\n{''.join(self.stderr)[-2000:]}")
+
+    def paste(self, text: str) -> None:
+        self.proc.stdin.write(text + "\n")
+        self.proc.stdin.flush()
+
+    def finish(self, timeout: float = 30.0) -> int:
+        try:
+            code = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError(f"client did not finish; stderr:\n{''.join(self.stderr)[-2000:]}")
+        self._out_thread.join(timeout=5)
+        return code
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=5)
+
+
+def test_loopback_mode_with_the_test_as_browser(client, tmp_path, auth_server):
+    port = harness.free_port()
+    redirect = f"http://127.0.0.1:{port}/callback"
+    run = Interactive(client, "loopback", tmp_path / "loopback.json", ("--redirect-uri", redirect))
+    try:
+        url = run.authorization_url()
+        assert url.startswith(auth_server.endpoint("authorization_endpoint") + "?")
+        query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query))
+        assert query["redirect_uri"] == redirect and query["code_challenge_method"] == "S256"
+        assert query["resource"] == client.mcp_url and query.get("state")
+        # a forged callback (wrong state) is refused and the client keeps waiting for the real one
+        forged = harness.requests.get(redirect, params={"code": "forged", "state": "wrong"}, timeout=5)
+        assert forged.status_code == 400
+        page = harness.requests.get(url, timeout=10)  # follows the AS redirect to the client's listener
+        assert page.status_code == 200 and "complete" in page.text.lower()
+        assert run.finish() == 0, "".join(run.stderr)[-2000:]
+    finally:
+        run.kill()
+    assert cached_tokens(client.cache(tmp_path / "loopback.json"))
+
+
+def test_paste_mode(client, tmp_path, auth_server):
+    run = Interactive(client, "paste", tmp_path / "paste.json")
+    try:
+        url = run.authorization_url()
+        resp = harness.requests.get(url, allow_redirects=False, timeout=10)
+        assert resp.status_code in (302, 303)
+        run.paste(resp.headers["Location"])
+        assert run.finish() == 0, "".join(run.stderr)[-2000:]
+    finally:
+        run.kill()
+    assert cached_tokens(client.cache(tmp_path / "paste.json"))
+
+
+@pytest.mark.parametrize("tamper", ["state", "iss"])
+def test_paste_mode_refuses_tampered_redirect(client, tmp_path, tamper):
+    """state (RFC 6749 §10.12) and iss (RFC 9207) of the pasted redirect are checked."""
+    run = Interactive(client, "paste", tmp_path / f"tampered-{tamper}.json")
+    try:
+        url = run.authorization_url()
+        location = harness.requests.get(url, allow_redirects=False, timeout=10).headers["Location"]
+        base, _, query = location.partition("?")
+        params = dict(urllib.parse.parse_qsl(query))
+        params[tamper] = "http://127.0.0.1:9/evil" if tamper == "iss" else "not-the-state"
+        run.paste(base + "?" + urllib.parse.urlencode(params))
+        assert run.finish() == 1
+    finally:
+        run.kill()
+    # the "> " prompt precedes the error on the same line when stdin is a pipe (no terminal echo)
+    last = [line for line in run.stderr if line.strip()][-1].removeprefix("> ")
+    assert last.startswith("error: ") and tamper in last.lower(), last
+    assert not cached_tokens(client.cache(tmp_path / f"tampered-{tamper}.json"))
