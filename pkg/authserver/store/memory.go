@@ -165,10 +165,14 @@ func (m *Memory) revokeFamilyLocked(id string) {
 	if id == "" {
 		return // client_credentials tokens belong to no family
 	}
-	if f, ok := m.families[id]; ok {
-		f.Revoked = true
-		m.families[id] = f
+	f, ok := m.families[id]
+	if !ok {
+		// A tombstone: tokens still being issued in this family (a race
+		// with the replay that revoked it) are born revoked.
+		f = Family{ID: id, ExpiresAt: m.now().Add(TombstoneTTL)}
 	}
+	f.Revoked = true
+	m.families[id] = f
 	for jti, a := range m.access {
 		if a.FamilyID == id {
 			a.Revoked = true

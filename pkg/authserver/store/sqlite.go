@@ -189,7 +189,11 @@ func (s *SQLite) RevokeFamily(ctx context.Context, id string) error {
 		return fmt.Errorf("revoke family: %w", err)
 	}
 	defer func() { _ = tx.Rollback() }()
-	if _, err := tx.ExecContext(ctx, `UPDATE families SET revoked=1 WHERE id=?`, id); err != nil {
+	// Insert a tombstone when the family has no record yet, so tokens still
+	// being issued in it (a race with the replay that revoked it) are born
+	// revoked.
+	if _, err := tx.ExecContext(ctx, `INSERT INTO families(id, client_id, subject, revoked, expires) VALUES(?, '', '', 1, ?)
+		ON CONFLICT(id) DO UPDATE SET revoked=1`, id, unix(s.now().Add(TombstoneTTL))); err != nil {
 		return fmt.Errorf("revoke family: %w", err)
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE access SET revoked=1 WHERE family_id=?`, id); err != nil {

@@ -25,6 +25,10 @@ var ErrFull = errors.New("store full")
 // replay is still recognised as a replay and revokes what the code issued.
 const CodeGrace = time.Hour
 
+// TombstoneTTL is how long a revoked family that had no record is
+// remembered: longer than any access token issued in the race it covers.
+const TombstoneTTL = 24 * time.Hour
+
 // Client is a registered client.
 type Client struct {
 	ID string `json:"client_id"`

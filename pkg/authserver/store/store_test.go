@@ -131,6 +131,17 @@ func TestFamiliesAndRevocation(t *testing.T) {
 	})
 }
 
+func TestRevokingAnUnknownFamilyLeavesATombstone(t *testing.T) {
+	eachStore(t, func(t *testing.T, s Store) {
+		ctx := context.Background()
+		require.NoError(t, s.RevokeFamily(ctx, "late"))
+		require.NoError(t, s.PutFamily(ctx, Family{ID: "late", ClientID: "c", Subject: "alice", ExpiresAt: epoch.Add(time.Hour)}))
+		f, err := s.GetFamily(ctx, "late")
+		require.NoError(t, err)
+		assert.True(t, f.Revoked)
+	})
+}
+
 func TestDeleteExpiredAndReset(t *testing.T) {
 	eachStore(t, func(t *testing.T, s Store) {
 		ctx := context.Background()
