@@ -516,3 +516,80 @@ def test_cors_for_configured_browser_origin(services, auth_server):
     denied = initialize_raw(mcp, token=token, headers={"Origin": "http://other.example.test"})
     assert denied.status_code == 403
     assert "Access-Control-Allow-Origin" not in denied.headers
+
+
+# ------------------------------------------------------------------------------------------------
+# more audit and transport details
+
+
+def test_audit_record_fields_and_request_id(mcp_server, tokens, alice):
+    request_id = "pytest-" + secrets.token_hex(6)
+    resp = alice.post({"jsonrpc": "2.0", "id": 4242, "method": "tools/call",
+                       "params": {"name": "echo", "arguments": {"message": "rid"}}},
+                      headers={"X-Request-Id": request_id})
+    assert resp.status_code == 200
+    echoed = resp.headers.get("X-Request-Id")
+    assert echoed, "no X-Request-Id on the response"
+    records = [r for r in audit_records(mcp_server, tokens["audit"], user="alice", limit=1000)
+               if r.get("request_id") == echoed]
+    assert len(records) == 1, f"no single audit record for request id {echoed}"
+    rec = records[0]
+    assert rec["tool"] == "echo" and rec["outcome"] == "allowed" and rec["status"] == 200
+    assert rec["http_method"] == "POST" and rec["path"] == "/mcp"
+    assert rec["remote_addr"].startswith("127.0.0.1") and rec["duration_ms"] >= 0 and rec["time"]
+
+
+def test_audit_since_and_outcome_filters(mcp_server, tokens, alice):
+    records = audit_records(mcp_server, tokens["audit"], limit=1000)
+    assert records
+    latest = max(r["time"] for r in records)
+    alice.call_tool("whoami")
+    newer = audit_records(mcp_server, tokens["audit"], since=latest, limit=1000)
+    assert newer and all(r["time"] >= latest for r in newer)
+    assert len(newer) < len(records)
+    for outcome in ("allowed", "denied"):
+        subset = audit_records(mcp_server, tokens["audit"], outcome=outcome, limit=1000)
+        assert subset and all(r["outcome"] == outcome for r in subset)
+    resp = mcp_server.http.get("/audit-logs", params={"since": "yesterday"},
+                               headers={"Authorization": f"Bearer {tokens['audit']}"})
+    assert resp.status_code == 400
+
+
+def test_audit_logs_refuse_a_token_for_another_audience(mcp_server, auth_server):
+    resp = auth_server.client_credentials(scope="mcp:audit")  # aud = client id, not this server
+    token = resp.json()["access_token"]
+    resp = mcp_server.http.get("/audit-logs", headers={"Authorization": f"Bearer {token}"})
+    assert resp.status_code == 401
+
+
+def test_tool_arguments_are_validated(alice):
+    try:
+        result = alice.call_tool("calculate", {"operation": "multiply", "a": "six", "b": 7})
+    except MCPError as exc:
+        assert exc.body is not None and exc.body.get("code") == -32602, exc.body
+        return
+    assert result.get("isError") is True, result
+
+
+def test_get_stream_with_token(mcp_server, alice):
+    resp = harness.requests.get(mcp_server.mcp_url, headers={
+        "Accept": "text/event-stream", "Authorization": f"Bearer {alice.token}",
+        "Mcp-Session-Id": alice.session_id, "MCP-Protocol-Version": alice.protocol_version},
+        stream=True, timeout=harness.HTTP_TIMEOUT)
+    try:
+        assert resp.status_code == 200 and resp.headers["Content-Type"].startswith("text/event-stream")
+    finally:
+        resp.close()
+    resp = harness.requests.get(mcp_server.mcp_url, headers={"Accept": "text/event-stream",
+                                                             "Mcp-Session-Id": alice.session_id},
+                                timeout=harness.HTTP_TIMEOUT)
+    assert resp.status_code == 401
+
+
+def test_session_token_header_when_enabled(services, auth_server):
+    mcp = services.mcp(auth_server.issuer, {"auth": {"accept_session_token_header": True}})
+    token = auth_server.login(scope="mcp:read", resource=mcp.mcp_url)["access_token"]
+    resp = initialize_raw(mcp, headers={"X-Session-Token": token})
+    assert resp.status_code == 200, resp.text
+    resp = initialize_raw(mcp, headers={"X-Session-Token": "garbage"})
+    assert resp.status_code == 401
