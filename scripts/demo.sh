@@ -78,20 +78,33 @@ pids+=($!)
 wait_ready http-mcp-mock-server "http://127.0.0.1:$MCP_PORT/readyz" "${pids[-1]}"
 echo
 
-bold "Running the client's walk-through (headless login as alice)"
+# Count the audit lines already there, so the tour shows only this run's record.
+audit_before=0
+[ -f "$AUDIT_FILE" ] && audit_before=$(wc -l <"$AUDIT_FILE")
+
+bold "Running the client's walk-through (headless login as alice; secrets masked)"
 "$BIN/http-oauth2-client" --server "$RESOURCE" --mode headless --login-hint alice \
   --token-file "$RUN_DIR/tokens.json" demo
 echo
 
-bold "The audit record the MCP server wrote for the whoami call ($AUDIT_FILE)"
-grep '"whoami"' "$AUDIT_FILE" | tail -n 1 || echo "(no whoami record found)"
+bold "[9] Audit record (what the MCP server attributed to alice; the token itself is never logged, only its jti)"
+echo "    $AUDIT_FILE:"
+record=$(tail -n +"$((audit_before + 1))" "$AUDIT_FILE" | grep '"tool":"whoami"' | tail -n 1 || true)
+if [ -z "$record" ]; then
+  echo "error: the MCP server wrote no audit record for the whoami call"
+  exit 1
+fi
+echo "$record"
 echo
 bold "Where to look next"
 cat <<TXT
-  - the audit log:          $AUDIT_FILE   (or GET http://localhost:$MCP_PORT/audit-logs with an mcp:audit token)
-  - the login page:         set mock.auto_approve = false in config/auth_server_config.toml,
+  - the audit log:          $AUDIT_FILE   (or GET http://localhost:$MCP_PORT/audit-logs with an mcp:audit token: see README.md)
+  - the login page:         set mock.auto_approve = false in config/auth_server_config.toml (or AUTH_MOCK_AUTO_APPROVE=false),
                             run 'make run-auth' and 'make run-mcp', then
                             'go run ./cmd/http-oauth2-client login' opens the consent page in your browser
+  - every endpoint by hand: README.md (curl examples)
   - the flow explained:     docs/OAUTH2_FLOW.md;  the threat model: docs/SECURITY.md
-  - your own server/client: docs/INTEGRATION.md; 'http-oauth2-client probe --target URL'
+  - your own server/client: docs/INTEGRATION.md; 'go run ./cmd/http-oauth2-client probe --target URL'
 TXT
+echo
+echo "Both servers stop now."
