@@ -593,3 +593,32 @@ def test_session_token_header_when_enabled(services, auth_server):
     assert resp.status_code == 200, resp.text
     resp = initialize_raw(mcp, headers={"X-Session-Token": "garbage"})
     assert resp.status_code == 401
+
+
+def test_same_user_may_continue_a_session_with_a_new_token(mcp_server, auth_server, alice, token_log):
+    fresh = auth_server.login(scope="mcp:read mcp:write", resource=mcp_server.mcp_url, user="alice")["access_token"]
+    token_log.add(fresh)
+    cont = mcp_server.client(fresh)
+    cont.session_id = alice.session_id
+    assert cont.request("tools/list")["tools"]
+
+
+def test_notes_are_bounded(mcp_server, auth_server, control, token_log):
+    subject = "notes-" + secrets.token_hex(3)
+    control.call("POST", "/users", {"subject": subject, "email": f"{subject}@example.com", "name": "Notes Cap"})
+    token = auth_server.login(scope="mcp:read mcp:write", resource=mcp_server.mcp_url, user=subject)["access_token"]
+    token_log.add(token)
+    session = mcp_server.session(token)
+    try:
+        big = session.call_tool("add_note", {"text": "x" * 5000})
+        assert big.get("isError") is True, "a 5000-byte note was stored"
+        refused_at = None
+        for i in range(150):  # bounded: the cap is documented as 100 notes per user
+            result = session.call_tool("add_note", {"text": f"note {i}"})
+            if result.get("isError"):
+                refused_at = i
+                break
+        assert refused_at is not None, "no cap on notes per user"
+        assert "limit" in tool_text(result).lower()
+    finally:
+        session.close()

@@ -1284,3 +1284,36 @@ def test_authorize_refuses_malformed_code_challenge(auth_server, challenge):
     state = secrets.token_urlsafe(8)
     resp = auth_server.authorize_request(state=state, challenge=challenge)
     assert_redirect_error(auth_server, resp, "invalid_request", state)
+
+
+# ------------------------------------------------------------------------------------------------
+# races: single use must hold under concurrent requests
+
+from concurrent.futures import ThreadPoolExecutor  # noqa: E402
+
+RACERS = 8
+
+
+def race(fn, n=RACERS):
+    with ThreadPoolExecutor(max_workers=n) as pool:
+        return list(pool.map(lambda _: fn(), range(n), timeout=30))
+
+
+def test_concurrent_code_redemption_issues_once(auth_server):
+    authz = auth_server.authorize(scope="mcp:read offline_access", resource=RESOURCE)
+    results = race(lambda: auth_server.exchange(authz, resource=RESOURCE))
+    ok = [r for r in results if r.status_code == 200]
+    assert len(ok) <= 1, f"one code redeemed {len(ok)} times"
+    for r in results:
+        if r.status_code != 200:
+            assert oauth_error(r) == "invalid_grant", r.text
+
+
+def test_concurrent_refresh_issues_once(auth_server):
+    tokens = auth_server.login(scope="mcp:read offline_access", resource=RESOURCE)
+    results = race(lambda: auth_server.refresh(tokens["refresh_token"]))
+    ok = [r for r in results if r.status_code == 200]
+    assert len(ok) <= 1, f"one refresh token rotated {len(ok)} times"
+    for r in results:
+        if r.status_code != 200:
+            assert oauth_error(r) == "invalid_grant", r.text
