@@ -1317,3 +1317,28 @@ def test_concurrent_refresh_issues_once(auth_server):
     for r in results:
         if r.status_code != 200:
             assert oauth_error(r) == "invalid_grant", r.text
+
+
+def test_unknown_login_hint_is_denied_not_swapped(auth_server):
+    """Auto-approve must not silently log in as another user than the one asked for."""
+    state = secrets.token_urlsafe(8)
+    _, challenge = pkce_pair()
+    resp = auth_server.authorize_request(state=state, challenge=challenge, login_hint="nobody-" + secrets.token_hex(3))
+    params = auth_server.redirect_params(resp, DEFAULT_REDIRECT, state)
+    assert "code" not in params and params.get("error") in ("access_denied", "login_required", "invalid_request")
+
+
+def test_several_resources_refused_with_invalid_target(auth_server):
+    """RFC 8707 §2 allows several resource parameters; a server that issues single-audience tokens
+    answers invalid_target (not invalid_request)."""
+    state = secrets.token_urlsafe(8)
+    _, challenge = pkce_pair()
+    resp = auth_server.authorize_request(state=state, challenge=challenge, resource=RESOURCE,
+                                         extra=[("resource", "http://127.0.0.1:3004/mcp")])
+    assert_redirect_error(auth_server, resp, "invalid_target", state)
+
+
+def test_oversized_state_refused(auth_server):
+    _, challenge = pkce_pair()
+    resp = auth_server.authorize_request(state="s" * 5000, challenge=challenge)
+    assert_redirect_error(auth_server, resp, "invalid_request", "s" * 5000)
