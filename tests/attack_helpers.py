@@ -410,12 +410,13 @@ def sign_hs256_with_pem(claims: dict[str, Any], secret: bytes, headers: dict[str
     return f"{signing_input}.{harness.b64url(sig)}"
 
 
-def jwk_public_pem(jwk: dict[str, Any]) -> bytes:
+def jwk_public_pem(jwk: dict[str, Any], pkcs1: bool = False) -> bytes:
     import jwt
     from cryptography.hazmat.primitives import serialization
 
     key = jwt.PyJWK(jwk).key
-    return key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    fmt = serialization.PublicFormat.PKCS1 if pkcs1 else serialization.PublicFormat.SubjectPublicKeyInfo
+    return key.public_bytes(serialization.Encoding.PEM, fmt)
 
 
 def public_jwk(key, kid: str) -> dict[str, Any]:

@@ -450,7 +450,7 @@ def test_15_token_cache_readable_by_others(client):
 
 def test_15b_token_cache_directory_unusable(client, control, tmp_path):
     """The cache's directory cannot be created (a file is in the way): the command still works with
-    the tokens in memory, warns once per problem naming the path, and writes nothing."""
+    the tokens in memory, warns naming the path and the reason, and writes nothing."""
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("x")
     token_file = blocker / "tokens.json"

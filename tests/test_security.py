@@ -365,6 +365,8 @@ def forgeries(auth, mcp, alice_token, signing_key):
     out["alg none"] = ah.unsigned_jwt({"alg": "none", "typ": "JWT", "kid": kid}, payload)
     out["alg None"] = ah.unsigned_jwt({"alg": "None", "kid": kid}, payload)
     out["HS256 keyed with the RSA public key PEM"] = ah.sign_hs256_with_pem(payload, ah.jwk_public_pem(real_jwk), {"kid": kid})
+    out["HS256 keyed with the PKCS#1 PEM"] = ah.sign_hs256_with_pem(payload, ah.jwk_public_pem(real_jwk, pkcs1=True), {"kid": kid})
+    out["HS256 keyed with the JWK JSON"] = ah.sign_hs256_with_pem(payload, json.dumps(real_jwk).encode(), {"kid": kid})
     out["forged kid"] = ah.sign_rs256(payload, attacker, {"kid": "attacker-" + secrets.token_hex(4)})
     out["real kid, attacker key"] = ah.sign_rs256(payload, attacker, {"kid": kid})
     out["no kid"] = ah.sign_rs256(payload, signing_key, {})
@@ -383,7 +385,8 @@ def forgeries(auth, mcp, alice_token, signing_key):
     return out
 
 
-FORGERY_NAMES = ["alg none", "alg None", "HS256 keyed with the RSA public key PEM", "forged kid",
+FORGERY_NAMES = ["alg none", "alg None", "HS256 keyed with the RSA public key PEM", "HS256 keyed with the PKCS#1 PEM",
+                 "HS256 keyed with the JWK JSON", "forged kid",
                  "real kid, attacker key", "no kid", "wrong iss", "wrong aud", "aud list without us", "expired",
                  "no exp", "nbf in the future", "iat in the future", "tampered payload, original signature",
                  "tampered header, original signature", "signature stripped", "garbage"]
