@@ -130,6 +130,11 @@ func (s *Server) issueAccessToken(ctx context.Context, g grant, scope string, tt
 	if err != nil {
 		return "", err
 	}
+	if !g.User {
+		// client_credentials tokens belong to no family or user that could
+		// be revoked in bulk; /revoke records them when asked.
+		return signed, nil
+	}
 	err = s.store.PutAccess(ctx, store.AccessToken{
 		JTI: jti, FamilyID: g.FamilyID, ClientID: g.Client.ID, Subject: g.Subject, ExpiresAt: now.Add(ttl),
 	})
@@ -179,6 +184,9 @@ func (s *Server) issueIDToken(g grant, ttl time.Duration) (string, error) {
 
 // storeError maps a store failure: a full table is a temporary condition.
 func storeError(doing string, err error) error {
+	if err == nil {
+		return nil
+	}
 	if errors.Is(err, store.ErrFull) {
 		return newError(ErrTemporarilyUnavailable, "server is at capacity")
 	}

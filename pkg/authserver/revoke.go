@@ -56,6 +56,13 @@ func (s *Server) revoke(r *http.Request) error {
 		return nil
 	}
 	jti, _ := claims["jti"].(string)
+	sub, _ := claims["sub"].(string)
+	exp, err := claims.GetExpirationTime()
+	if err != nil || exp == nil {
+		return nil // parseAccessToken requires exp; unreachable
+	}
 	s.log.InfoContext(ctx, "access token revoked", "client_id", client.ID, "jti", jti)
-	return s.store.RevokeAccess(ctx, jti)
+	return storeError("revoke access token", s.store.RevokeAccess(ctx, store.AccessToken{
+		JTI: jti, ClientID: client.ID, Subject: sub, ExpiresAt: exp.Time,
+	}))
 }

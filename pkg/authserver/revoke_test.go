@@ -7,6 +7,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/mcp-oauth2/mcp-oauth2-mock/pkg/authserver/store"
 )
 
 func (e *env) revoke(token, clientID string) *http.Response {
@@ -43,6 +45,8 @@ func TestRevokeClientCredentialsTokenLeavesOthersAlone(t *testing.T) {
 		return str(decode(t, resp)["access_token"])
 	}
 	a, b := get(), get()
+	_, err := e.srv.store.GetAccess(t.Context(), str(e.verify(a)["jti"]))
+	assert.ErrorIs(t, err, store.ErrNotFound, "client_credentials tokens are not recorded at issue")
 	resp := e.postForm("/revoke", url.Values{"token": {a}}, basic(testServiceClient, testServiceSecret))
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	assert.Equal(t, false, e.introspect(a)["active"])

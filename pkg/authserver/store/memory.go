@@ -9,7 +9,9 @@ import (
 )
 
 // DefaultMemoryLimit caps each table of a Memory store.
-const DefaultMemoryLimit = 100_000
+// Half a million records of a few hundred bytes: room for long load tests,
+// still a bound on what outside input can make the process hold.
+const DefaultMemoryLimit = 500_000
 
 // Memory is a Store in process memory. It is safe for concurrent use; each
 // table is capped (expired records are dropped first when one is full).
@@ -245,13 +247,19 @@ func (m *Memory) GetAccess(_ context.Context, jti string) (AccessToken, error) {
 }
 
 // RevokeAccess implements Store.
-func (m *Memory) RevokeAccess(_ context.Context, jti string) error {
+func (m *Memory) RevokeAccess(_ context.Context, t AccessToken) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if t, ok := m.access[jti]; ok {
-		t.Revoked = true
-		m.access[jti] = t
+	rec, ok := m.access[t.JTI]
+	if !ok {
+		m.room(len(m.access))
+		if m.full(len(m.access)) {
+			return ErrFull
+		}
+		rec = t
 	}
+	rec.Revoked = true
+	m.access[t.JTI] = rec
 	return nil
 }
 

@@ -259,8 +259,9 @@ func (s *SQLite) GetAccess(ctx context.Context, jti string) (AccessToken, error)
 }
 
 // RevokeAccess implements Store.
-func (s *SQLite) RevokeAccess(ctx context.Context, jti string) error {
-	_, err := s.db.ExecContext(ctx, `UPDATE access SET revoked=1 WHERE jti=?`, jti)
+func (s *SQLite) RevokeAccess(ctx context.Context, t AccessToken) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO access(jti, family_id, client_id, subject, revoked, expires) VALUES(?,?,?,?,1,?)
+		ON CONFLICT(jti) DO UPDATE SET revoked=1`, t.JTI, t.FamilyID, t.ClientID, t.Subject, unix(t.ExpiresAt))
 	return wrap("revoke access token", err)
 }
 

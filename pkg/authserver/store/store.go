@@ -95,8 +95,9 @@ type RefreshToken struct {
 	Used bool
 }
 
-// AccessToken records an issued JWT access token by its jti, so that
-// revocation and introspection can answer for it.
+// AccessToken records a JWT access token by its jti, so that revocation
+// and introspection can answer for it: user tokens when issued (their
+// family or subject may be revoked later), any token when revoked.
 type AccessToken struct {
 	JTI       string
 	FamilyID  string
@@ -135,7 +136,10 @@ type Store interface {
 
 	PutAccess(ctx context.Context, t AccessToken) error
 	GetAccess(ctx context.Context, jti string) (AccessToken, error)
-	RevokeAccess(ctx context.Context, jti string) error
+	// RevokeAccess marks an access token revoked, recording it when it was
+	// not recorded at issue (client_credentials tokens are not, so a load
+	// of them does not fill the store).
+	RevokeAccess(ctx context.Context, t AccessToken) error
 	// RevokeSubject revokes every family and access token of a user.
 	RevokeSubject(ctx context.Context, subject string) error
 

@@ -119,9 +119,15 @@ func TestFamiliesAndRevocation(t *testing.T) {
 		a3, _ := s.GetAccess(ctx, "j3")
 		assert.False(t, a3.Revoked)
 
-		require.NoError(t, s.RevokeAccess(ctx, "j3"))
+		require.NoError(t, s.RevokeAccess(ctx, AccessToken{JTI: "j3"}))
 		a3, _ = s.GetAccess(ctx, "j3")
 		assert.True(t, a3.Revoked)
+		// A token never recorded is recorded as revoked.
+		require.NoError(t, s.RevokeAccess(ctx, AccessToken{JTI: "cc", ClientID: "svc", ExpiresAt: epoch.Add(time.Hour)}))
+		cc, err := s.GetAccess(ctx, "cc")
+		require.NoError(t, err)
+		assert.True(t, cc.Revoked)
+		assert.Equal(t, "svc", cc.ClientID)
 
 		require.NoError(t, s.RevokeSubject(ctx, "alice"))
 		a4, _ := s.GetAccess(ctx, "j4")
