@@ -950,3 +950,52 @@ def http_status(url: str, **kw) -> int:
         return requests.get(url, timeout=1.0, **kw).status_code
     except requests.RequestException:
         return 0
+
+
+class FakeServer:
+    """A tiny HTTP server on 127.0.0.1 with canned JSON answers, to put a client in front of a
+    misconfigured MCP server or authorization server. routes maps (method, path) to
+    (status, headers, body); {base} in strings is replaced by the server's base URL. Every request
+    is recorded in `requests` as (method, path)."""
+
+    def __init__(self, routes: dict[tuple[str, str], tuple[int, dict[str, str], Any]]):
+        import http.server
+        import threading
+
+        self.routes = routes
+        self.requests: list[tuple[str, str]] = []
+        fake = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):  # quiet
+                pass
+
+            def _answer(self):
+                length = min(int(self.headers.get("Content-Length") or 0), 1 << 20)
+                if length:
+                    self.rfile.read(length)
+                path = self.path.split("?")[0]
+                fake.requests.append((self.command, path))
+                status, headers, body = fake.routes.get((self.command, path), (404, {}, {"error": "not_found"}))
+                data = body if isinstance(body, (bytes, str)) else json.dumps(body)
+                data = data.replace("{base}", fake.base_url) if isinstance(data, str) else data
+                raw = data.encode() if isinstance(data, str) else data
+                self.send_response(status)
+                for k, v in headers.items():
+                    self.send_header(k, v.replace("{base}", fake.base_url))
+                if "Content-Type" not in headers:
+                    self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
+
+            do_GET = do_POST = do_DELETE = _answer
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base_url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()

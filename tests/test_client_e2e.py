@@ -451,3 +451,75 @@ def test_paste_mode_refuses_tampered_redirect(client, tmp_path, tamper):
     last = [line for line in run.stderr if line.strip()][-1].removeprefix("> ")
     assert last.startswith("error: ") and tamper in last.lower(), last
     assert not cached_tokens(client.cache(tmp_path / f"tampered-{tamper}.json"))
+
+
+# ------------------------------------------------------------------------------------------------
+# a misconfigured server in front of the client: it must refuse, in one line, before any login
+
+
+def fake_mcp(as_metadata: dict | None, prm: dict | None = None) -> harness.FakeServer:
+    challenge = 'Bearer resource_metadata="{base}/.well-known/oauth-protected-resource/mcp"'
+    prm = prm or {"resource": "{base}/mcp", "authorization_servers": ["{base}"], "scopes_supported": ["mcp:read"]}
+    routes = {
+        ("POST", "/mcp"): (401, {"WWW-Authenticate": challenge}, {"error": "unauthorized"}),
+        ("GET", "/mcp"): (401, {"WWW-Authenticate": challenge}, {"error": "unauthorized"}),
+        ("GET", "/.well-known/oauth-protected-resource/mcp"): (200, {}, prm),
+        ("GET", "/.well-known/oauth-protected-resource"): (200, {}, prm),
+    }
+    if as_metadata is not None:
+        routes[("GET", "/.well-known/oauth-authorization-server")] = (200, {}, as_metadata)
+        routes[("GET", "/.well-known/openid-configuration")] = (200, {}, as_metadata)
+    return harness.FakeServer(routes)
+
+
+GOOD_AS = {
+    "issuer": "{base}",
+    "authorization_endpoint": "{base}/authorize",
+    "token_endpoint": "{base}/token",
+    "registration_endpoint": "{base}/register",
+    "response_types_supported": ["code"],
+    "grant_types_supported": ["authorization_code", "refresh_token"],
+    "code_challenge_methods_supported": ["S256"],
+    "authorization_response_iss_parameter_supported": True,
+}
+
+
+@pytest.mark.parametrize(
+    "case,as_meta,prm,expect",
+    [
+        ("no-pkce", {k: v for k, v in GOOD_AS.items() if k != "code_challenge_methods_supported"}, None, "pkce"),
+        ("plain-only", {**GOOD_AS, "code_challenge_methods_supported": ["plain"]}, None, "pkce"),
+        ("issuer-mismatch", {**GOOD_AS, "issuer": "http://127.0.0.1:9/other"}, None, "issuer"),
+        ("resource-mismatch", GOOD_AS,
+         {"resource": "http://127.0.0.1:9/elsewhere", "authorization_servers": ["{base}"]}, "resource"),
+        ("javascript-authorize", {**GOOD_AS, "authorization_endpoint": "javascript:alert(1)"}, None, ""),
+    ],
+    ids=lambda v: v if isinstance(v, str) and len(v) < 30 else "",
+)
+def test_client_refuses_misconfigured_servers(client, tmp_path, case, as_meta, prm, expect):
+    fake = fake_mcp(as_meta, prm)
+    try:
+        proc = client.run("login", server=fake.base_url + "/mcp", token_file=tmp_path / "fake.json",
+                          extra_flags=("--client-id", "preregistered-client"), timeout=60)
+    finally:
+        fake.close()
+    assert proc.returncode == 1, proc.stdout[-1000:] + proc.stderr[-1000:]
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert lines and lines[-1].startswith("error: "), proc.stderr[-1000:]
+    assert expect in lines[-1].lower(), lines[-1]
+    assert "panic" not in proc.stderr
+    touched = {p for _, p in fake.requests}
+    assert not touched & {"/authorize", "/token", "/register"}, f"the client went on to {touched}"
+
+
+def test_probe_reports_missing_pkce(client, tmp_path):
+    fake = fake_mcp({k: v for k, v in GOOD_AS.items() if k != "code_challenge_methods_supported"})
+    try:
+        proc = client.run("probe", "--target", fake.base_url + "/mcp", token_file=tmp_path / "probe-fake.json")
+    finally:
+        fake.close()
+    assert proc.returncode != 0
+    out = proc.stdout + proc.stderr
+    assert any(line.startswith("PASS") and "challenge" in line.lower() for line in out.splitlines()), out
+    assert any(line.startswith("FAIL") and "pkce" in line.lower() for line in out.splitlines()), out
+    assert not {p for _, p in fake.requests} & {"/authorize", "/token"}
