@@ -974,9 +974,12 @@ class FakeServer:
                 length = min(int(self.headers.get("Content-Length") or 0), 1 << 20)
                 if length:
                     self.rfile.read(length)
-                path = self.path.split("?")[0]
+                path, _, query = self.path.partition("?")
                 fake.requests.append((self.command, path))
-                status, headers, body = fake.routes.get((self.command, path), (404, {}, {"error": "not_found"}))
+                route = fake.routes.get((self.command, path), (404, {}, {"error": "not_found"}))
+                if callable(route):  # dynamic answer from the query parameters
+                    route = route(dict(urllib.parse.parse_qsl(query)))
+                status, headers, body = route
                 data = body if isinstance(body, (bytes, str)) else json.dumps(body)
                 data = data.replace("{base}", fake.base_url) if isinstance(data, str) else data
                 raw = data.encode() if isinstance(data, str) else data

@@ -523,3 +523,28 @@ def test_probe_reports_missing_pkce(client, tmp_path):
     assert any(line.startswith("PASS") and "challenge" in line.lower() for line in out.splitlines()), out
     assert any(line.startswith("FAIL") and "pkce" in line.lower() for line in out.splitlines()), out
     assert not {p for _, p in fake.requests} & {"/authorize", "/token"}
+
+
+@pytest.mark.parametrize("iss", [None, "http://127.0.0.1:9/evil"], ids=["missing", "wrong"])
+def test_client_checks_iss_in_the_authorization_response(client, tmp_path, iss):
+    """RFC 9207: the AS advertises authorization_response_iss_parameter_supported, so the redirect
+    must carry iss equal to the issuer; otherwise the code is never redeemed."""
+
+    def authorize(q):
+        params = {"code": "fake-code", "state": q.get("state", "")}
+        if iss:
+            params["iss"] = iss
+        return 302, {"Location": q["redirect_uri"] + "?" + urllib.parse.urlencode(params)}, ""
+
+    fake = fake_mcp(GOOD_AS)
+    fake.routes[("GET", "/authorize")] = authorize
+    try:
+        proc = client.run("login", server=fake.base_url + "/mcp", token_file=tmp_path / "iss.json",
+                          extra_flags=("--client-id", "preregistered-client"), timeout=60)
+    finally:
+        fake.close()
+    assert proc.returncode == 1, proc.stderr[-1000:]
+    last = [line for line in proc.stderr.splitlines() if line.strip()][-1]
+    assert last.startswith("error: ") and "iss" in last.lower(), last
+    assert ("GET", "/authorize") in fake.requests
+    assert ("POST", "/token") not in fake.requests, "the code was redeemed despite the iss check"
