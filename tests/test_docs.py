@@ -224,8 +224,11 @@ def test_readme_has_runnable_blocks_for_every_endpoint():
         assert needle in text, f"no runnable README command uses {needle!r}"
 
 
-def test_readme_runnable_blocks_succeed_against_live_services(module_services, tmp_path):
+@pytest.fixture(scope="module")
+def readme_run(module_services, tmp_path_factory):
+    """Run every runnable README block once against a private pair of servers (debug logs)."""
     bin_dir = built_binaries()
+    tmp = tmp_path_factory.mktemp("readme")
     blocks = readme_runnable_blocks()
     auth = module_services.auth()
     mcp = module_services.mcp(auth.issuer)
@@ -235,23 +238,48 @@ def test_readme_runnable_blocks_succeed_against_live_services(module_services, t
         script.append(rewrite(block, auth.base_url, mcp.base_url, bin_dir))
     env = harness.child_env({
         "CLIENT_MCP_SERVER_URL": mcp.mcp_url,
-        "XDG_CACHE_HOME": str(tmp_path / "cache"),
-        "HOME": str(tmp_path / "home"),
+        "XDG_CACHE_HOME": str(tmp / "cache"),
+        "HOME": str(tmp / "home"),
     })
     proc = subprocess.run(
         ["bash", "-c", "\n".join(script)], cwd=REPO, env=env, stdin=subprocess.DEVNULL,
         capture_output=True, text=True, timeout=RUNNABLE_TIMEOUT,
     )
-    failed = re.findall(r"@@ block (\d+)", proc.stderr)
-    where = f"block {failed[-1]}:\n{blocks[int(failed[-1]) - 1]}" if failed else "before the first block"
+    return blocks, proc, auth, mcp
+
+
+def test_readme_runnable_blocks_succeed_against_live_services(readme_run):
+    blocks, proc, _, _ = readme_run
+    started = re.findall(r"@@ block (\d+)", proc.stderr)
+    where = f"block {started[-1]}:\n{blocks[int(started[-1]) - 1]}" if started else "before the first block"
     assert proc.returncode == 0, (
         f"README runnable {where}\nexit {proc.returncode}\nstdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-3000:]}"
     )
-    assert failed and int(failed[-1]) == len(blocks)
+    assert started and int(started[-1]) == len(blocks)
     # the blocks print what they promise: alice's identity, the challenge, the scope refusal
-    assert '"sub":"alice"' in proc.stdout.replace(" ", "") or '"sub": "alice"' in proc.stdout
+    assert '"sub":"alice"' in proc.stdout.replace(" ", "")
     assert "resource_metadata=" in proc.stdout
     assert 'error="insufficient_scope"' in proc.stdout
+
+
+def test_server_logs_hold_no_token_after_the_readme_walkthrough(readme_run):
+    """Both servers ran at log level debug through every README command (codes, access, refresh
+    and client-credentials tokens, a revocation, step-up): no JWT and no authorization code the
+    walk-through printed appears in their logs, the audit file or the demo's output."""
+    _, proc, auth, mcp = readme_run
+    assert proc.returncode == 0, "see test_readme_runnable_blocks_succeed_against_live_services"
+    codes = re.findall(r"[?&]code=([A-Za-z0-9_-]{20,})", proc.stdout)
+    assert codes, "the README prints the redirect carrying the code"
+    logs = {
+        "authorization server log": auth.process.stderr_path.read_text() + auth.process.stdout_path.read_text(),
+        "MCP server log": mcp.process.stderr_path.read_text() + mcp.process.stdout_path.read_text(),
+        "audit file": mcp.audit_file.read_text() if mcp.audit_file and mcp.audit_file.exists() else "",
+    }
+    assert logs["MCP server log"] and logs["authorization server log"] and logs["audit file"]
+    for name, text in logs.items():
+        assert not JWT_RE.search(text), f"a JWT in the {name}"
+        for code in codes:
+            assert code not in text, f"an authorization code in the {name}"
 
 
 VALUE_FLAGS = {"--mode", "--server", "--client-id", "--redirect-uri", "--scope", "--login-hint", "--token-file",
