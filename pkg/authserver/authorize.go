@@ -31,6 +31,7 @@ type authorizeRequest struct {
 	CodeChallenge       string
 	CodeChallengeMethod string
 	Resource            string
+	ResponseMode        string
 	Nonce               string
 	LoginHint           string
 	// Duplicated names the parameters given more than once.
@@ -54,6 +55,7 @@ func parseAuthorizeQuery(raw string) (authorizeRequest, error) {
 		CodeChallenge:       p.get("code_challenge"),
 		CodeChallengeMethod: p.get("code_challenge_method"),
 		Resource:            p.get("resource"),
+		ResponseMode:        p.get("response_mode"),
 		Nonce:               p.get("nonce"),
 		LoginHint:           p.get("login_hint"),
 		Duplicated:          dups,
@@ -147,6 +149,9 @@ func (s *Server) validateAuthorize(req authorizeRequest, client store.Client) (s
 	case "code":
 	default:
 		return "", newError(ErrUnsupportedResponseType, "only response_type=code is supported")
+	}
+	if req.ResponseMode != "" && req.ResponseMode != "query" {
+		return "", errInvalidRequest("only response_mode=query is supported")
 	}
 	if !slices.Contains(client.GrantTypes, GrantAuthorizationCode) {
 		return "", newError(ErrUnauthorizedClient, "client may not use the authorization code grant")

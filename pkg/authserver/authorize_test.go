@@ -105,6 +105,7 @@ func TestAuthorizeErrorsRedirectWithStateAndIss(t *testing.T) {
 		{"duplicate scope", func(q url.Values) { q.Add("scope", "mcp:write") }, authzParams{scope: "mcp:read"}, ErrInvalidRequest},
 		{"duplicate state", func(q url.Values) { q.Add("state", "other") }, authzParams{}, ErrInvalidRequest},
 		{"unknown login_hint", nil, authzParams{loginHint: "mallory"}, ErrAccessDenied},
+		{"fragment response mode", func(q url.Values) { q.Set("response_mode", "fragment") }, authzParams{}, ErrInvalidRequest},
 		{"state too long", func(q url.Values) { q.Set("state", strings.Repeat("s", maxStateLen+1)) }, authzParams{}, ErrInvalidRequest},
 		{"client without code grant", nil, authzParams{clientID: testServiceClient}, ""},
 	}

@@ -10,6 +10,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 )
 
@@ -64,6 +65,10 @@ func readForm(r *http.Request) (params, error) {
 	p, dups, err := parseParams(string(body))
 	if err != nil {
 		return nil, err
+	}
+	if slices.Contains(dups, "resource") {
+		// RFC 8707 allows several; this server issues one audience per token.
+		return nil, newError(ErrInvalidTarget, "only one resource per request is supported")
 	}
 	if len(dups) > 0 {
 		return nil, errInvalidRequest("parameter " + dups[0] + " given more than once")

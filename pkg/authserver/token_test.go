@@ -210,6 +210,10 @@ func TestTokenGrantErrors(t *testing.T) {
 		f := url.Values{"grant_type": {"client_credentials"}, "resource": {"relative/path"}}
 		requireOAuthError(t, e.postForm("/token", f, basic(testServiceClient, testServiceSecret)), http.StatusBadRequest, ErrInvalidTarget)
 	})
+	t.Run("two resources", func(t *testing.T) {
+		body := "grant_type=client_credentials&resource=https%3A%2F%2Fa.example%2F&resource=https%3A%2F%2Fb.example%2F"
+		requireOAuthError(t, e.post("/token", "application/x-www-form-urlencoded", body, basic(testServiceClient, testServiceSecret)), http.StatusBadRequest, ErrInvalidTarget)
+	})
 	t.Run("password grant", func(t *testing.T) {
 		f := url.Values{"grant_type": {"password"}, "client_id": {testPublicClient}, "username": {"alice"}, "password": {"x"}}
 		requireOAuthError(t, e.postForm("/token", f, nil), http.StatusBadRequest, ErrUnsupportedGrantType)

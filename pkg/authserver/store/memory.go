@@ -16,14 +16,16 @@ const DefaultMemoryLimit = 500_000
 // Memory is a Store in process memory. It is safe for concurrent use; each
 // table is capped (expired records are dropped first when one is full).
 type Memory struct {
-	mu       sync.Mutex
-	now      func() time.Time
-	limit    int
-	clients  map[string]Client
-	codes    map[string]Code
-	families map[string]Family
-	refresh  map[string]RefreshToken
-	access   map[string]AccessToken
+	mu    sync.Mutex
+	now   func() time.Time
+	limit int
+	// lastSweep is when a full table last triggered a sweep.
+	lastSweep time.Time
+	clients   map[string]Client
+	codes     map[string]Code
+	families  map[string]Family
+	refresh   map[string]RefreshToken
+	access    map[string]AccessToken
 }
 
 // NewMemory returns an empty memory store; now is its clock for dropping
@@ -49,11 +51,18 @@ func (m *Memory) clear() {
 }
 
 // room makes room for one more record in a table of size n by dropping
-// expired records when the cap is reached.
+// expired records when the cap is reached. The sweep touches every record,
+// so a full store sweeps at most once a second rather than on every write.
 func (m *Memory) room(n int) {
-	if n >= m.limit {
-		m.deleteExpired(m.now())
+	if n < m.limit {
+		return
 	}
+	now := m.now()
+	if now.Sub(m.lastSweep) < time.Second {
+		return
+	}
+	m.lastSweep = now
+	m.deleteExpired(now)
 }
 
 func (m *Memory) full(n int) bool { return n >= m.limit }
