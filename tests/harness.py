@@ -95,6 +95,17 @@ SHIPPED_CLIENTS: list[dict[str, Any]] = [
     },
 ]
 
+# Every token, code and verifier the suites obtained or sent, so a test can prove that none of them
+# reached a server's log or audit file.
+SEEN_SECRETS: set[str] = set()
+
+
+def remember_secrets(*values: Any) -> None:
+    for v in values:
+        if isinstance(v, str) and len(v) >= 16:
+            SEEN_SECRETS.add(v)
+
+
 USERS = [
     {"subject": "alice", "email": "alice@example.com", "name": "Alice Example"},
     {"subject": "bob", "email": "bob@example.com", "name": "Bob Example"},
@@ -519,12 +530,22 @@ class AuthServer:
         params = self.redirect_params(resp, redirect_uri, state)
         assert "error" not in params, f"authorization failed: {params}"
         assert params.get("code"), f"no code in {params}"
+        remember_secrets(params["code"], verifier)
         return Authorization(params["code"], verifier, redirect_uri, client_id, params, resp.headers["Location"])
 
     # -- token endpoint ------------------------------------------------------------------------
 
     def token_request(self, data, auth=None, headers=None) -> requests.Response:
-        return self.http.post(self.endpoint("token_endpoint"), data=data, auth=auth, headers=headers)
+        resp = self.http.post(self.endpoint("token_endpoint"), data=data, auth=auth, headers=headers)
+        if isinstance(data, dict):
+            remember_secrets(data.get("code"), data.get("code_verifier"), data.get("refresh_token"))
+        try:
+            body = resp.json()
+        except ValueError:
+            body = None
+        if isinstance(body, dict):
+            remember_secrets(body.get("access_token"), body.get("refresh_token"), body.get("id_token"))
+        return resp
 
     def exchange(self, authz: Authorization, resource: str | None = None, **overrides) -> requests.Response:
         data = {

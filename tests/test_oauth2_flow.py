@@ -1342,3 +1342,29 @@ def test_oversized_state_refused(auth_server):
     _, challenge = pkce_pair()
     resp = auth_server.authorize_request(state="s" * 5000, challenge=challenge)
     assert_redirect_error(auth_server, resp, "invalid_request", "s" * 5000)
+
+
+# ------------------------------------------------------------------------------------------------
+# last: nothing secret in the servers' logs (this module runs after the MCP and client suites)
+
+
+def test_no_secret_in_server_logs(auth_server, request):
+    """Every code, verifier and token the suites saw, and the client secrets, are absent from the
+    logs of the servers the suites started (they log at debug level)."""
+    if not auth_server.managed:
+        pytest.skip("logs of an external server are not readable here")
+    logs = {"auth server": auth_server.process.stderr_path.read_text(errors="replace")}
+    try:
+        mcp = request.getfixturevalue("mcp_server")
+        if mcp.managed:
+            logs["MCP server"] = mcp.process.stderr_path.read_text(errors="replace")
+    except pytest.skip.Exception:
+        pass
+    secrets_seen = set(harness.SEEN_SECRETS) | {SERVICE_SECRET, CONFIDENTIAL_SECRET}
+    assert len(secrets_seen) > 10, "the suites recorded too few secrets for this check to mean anything"
+    for name, text in logs.items():
+        assert text, f"{name} wrote no log at all"
+        for secret in secrets_seen:
+            assert secret not in text, f"{name} logged a secret ({secret[:6]}…)"
+            if secret.count(".") == 2:  # a JWT: not even its signature
+                assert secret.rsplit(".", 1)[1] not in text, f"{name} logged a JWT signature"
