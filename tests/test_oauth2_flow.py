@@ -29,10 +29,12 @@ RESOURCE = "http://127.0.0.1:3003/mcp"
 
 
 @pytest.fixture(autouse=True)
-def fresh_state(auth_server):
+def fresh_state(auth_server, request):
     """Each test starts from the configured state (clients, tokens, lifetimes, faults)."""
     if auth_server.control.enabled:
         auth_server.control.reset()
+    elif not auth_server.managed and request.node.get_closest_marker("extra_clients"):
+        pytest.skip("needs the suite's test clients (private config or /control/clients)")
     yield
 
 
@@ -244,6 +246,7 @@ def test_refresh_scope_may_narrow_not_widen(auth_server):
     assert_oauth_error(resp, "invalid_scope")
 
 
+@pytest.mark.extra_clients
 def test_refresh_token_bound_to_client(auth_server):
     tokens = auth_server.login(scope="mcp:read offline_access")
     resp = auth_server.refresh(tokens["refresh_token"], client_id=SECOND_PUBLIC_CLIENT)
@@ -427,6 +430,7 @@ def test_register_malformed_body(auth_server, data, ctype):
 # introspection (RFC 7662) and revocation (RFC 7009)
 
 
+@pytest.mark.extra_clients
 def test_introspection_active_and_inactive(auth_server):
     tokens = auth_server.login(scope="mcp:read offline_access", resource=RESOURCE, user="alice")
     for auth in ((SERVICE_CLIENT, SERVICE_SECRET), (CONFIDENTIAL_CLIENT, CONFIDENTIAL_SECRET)):
@@ -490,6 +494,7 @@ def test_revoke_unknown_token_is_ok(auth_server):
     assert resp.status_code == 200
 
 
+@pytest.mark.extra_clients
 def test_revoke_other_clients_token_is_ignored(auth_server):
     tokens = auth_server.login(scope="mcp:read offline_access")
     resp = auth_server.revoke(tokens["refresh_token"], client_id=SECOND_PUBLIC_CLIENT)
@@ -558,6 +563,7 @@ def test_authorize_bad_resource(auth_server, resource):
     assert_redirect_error(auth_server, resp, "invalid_target", state)
 
 
+@pytest.mark.extra_clients
 def test_authorize_scope_outside_client(auth_server):
     state = secrets.token_urlsafe(8)
     _, challenge = pkce_pair()
@@ -619,6 +625,7 @@ def test_missing_code_verifier(auth_server):
     assert_oauth_error(resp, ("invalid_grant", "invalid_request"))
 
 
+@pytest.mark.extra_clients
 def test_code_bound_to_client(auth_server):
     authz = auth_server.authorize(client_id=PUBLIC_CLIENT)
     assert_oauth_error(auth_server.exchange(authz, client_id=SECOND_PUBLIC_CLIENT), "invalid_grant")
@@ -1060,6 +1067,7 @@ def confidential_exchange(auth_server, authz, auth=None, extra=None):
     return auth_server.token_request(data, auth=auth)
 
 
+@pytest.mark.extra_clients
 def test_confidential_client_code_flow_basic_and_refresh(auth_server):
     authz = confidential_authz(auth_server)
     resp = confidential_exchange(auth_server, authz, auth=(CONFIDENTIAL_CLIENT, CONFIDENTIAL_SECRET))
@@ -1075,6 +1083,7 @@ def test_confidential_client_code_flow_basic_and_refresh(auth_server):
                        ("invalid_grant", "invalid_client"), status=(400, 401))
 
 
+@pytest.mark.extra_clients
 def test_confidential_client_needs_its_secret(auth_server):
     authz = confidential_authz(auth_server)
     resp = confidential_exchange(auth_server, authz, extra={"client_id": CONFIDENTIAL_CLIENT})
@@ -1180,6 +1189,7 @@ def test_refused_registrations_store_nothing(services):
 # redirect URI matching details, optional parameters, methods
 
 
+@pytest.mark.extra_clients
 @pytest.mark.parametrize(
     "client_id,redirect",
     [
@@ -1229,6 +1239,7 @@ def test_post_endpoints_refuse_get(auth_server, path):
 # client authentication at introspection and revocation, hints, odd PKCE values
 
 
+@pytest.mark.extra_clients
 def test_confidential_client_must_authenticate_to_revoke(auth_server):
     authz = confidential_authz(auth_server)
     tokens = confidential_exchange(auth_server, authz, auth=(CONFIDENTIAL_CLIENT, CONFIDENTIAL_SECRET)).json()
@@ -1247,6 +1258,7 @@ def test_public_client_cannot_introspect(auth_server):
     assert resp.status_code == 401 and oauth_error(resp) == "invalid_client", resp.text
 
 
+@pytest.mark.extra_clients
 def test_form_client_id_must_match_basic_auth(auth_server):
     resp = auth_server.token_request({"grant_type": "client_credentials", "client_id": CONFIDENTIAL_CLIENT},
                                      auth=(SERVICE_CLIENT, SERVICE_SECRET))
