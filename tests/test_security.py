@@ -794,3 +794,46 @@ def test_consent_page_cannot_be_framed(consent_auth):
     frame = resp.headers.get("X-Frame-Options", "").upper()
     csp = resp.headers.get("Content-Security-Policy", "")
     assert frame in ("DENY", "SAMEORIGIN") or "frame-ancestors" in csp, resp.headers
+
+
+# ---------------------------------------------------------------------------------------------
+# per-tool scopes: crafted JSON-RPC bodies
+
+
+def raw_call(session, body: str) -> requests.Response:
+    return session.http.post(session.url, data=body.encode(), headers=session.headers(), timeout=harness.HTTP_TIMEOUT)
+
+
+CRAFTED_CALLS = {
+    "duplicate name, write tool first": '{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"add_note","name":"echo","arguments":{"text":"%s","message":"x"}}}',
+    "duplicate name, write tool last": '{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"echo","name":"add_note","arguments":{"text":"%s","message":"x"}}}',
+    "case variant key": '{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"Name":"add_note","arguments":{"text":"%s"}}}',
+    "escaped key": '{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"n\\u0061me":"add_note","arguments":{"text":"%s"}}}',
+    "duplicate params": '{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"add_note","arguments":{"text":"%s"}},"params":{"name":"echo","arguments":{"message":"x"}}}',
+    "duplicate method": '{"jsonrpc":"2.0","id":7,"method":"tools/list","method":"tools/call","params":{"name":"add_note","arguments":{"text":"%s"}}}',
+    "batch": '[{"jsonrpc":"2.0","id":7,"method":"tools/list"},{"jsonrpc":"2.0","id":8,"method":"tools/call","params":{"name":"add_note","arguments":{"text":"%s"}}}]',
+}
+
+
+@pytest.mark.parametrize("name", list(CRAFTED_CALLS))
+def test_per_tool_scope_not_bypassed_by_crafted_body(auth, mcp, alice_token, seen_tokens, name):
+    """A read-only token must not reach add_note (mcp:write) however the JSON-RPC body is
+    written: duplicate or case-variant keys, escapes, batches. The note must not exist after."""
+    reader = auth.login(scope="mcp:read", resource=mcp.mcp_url, user="alice")["access_token"]
+    seen_tokens.add(reader)
+    marker = "crafted-" + secrets.token_hex(6)
+    session = mcp.session(reader)
+    try:
+        resp = raw_call(session, CRAFTED_CALLS[name] % marker)
+        assert resp.status_code in (200, 400, 403), resp.status_code
+        if resp.status_code == 403:
+            params = www_authenticate_params(resp.headers.get("WWW-Authenticate", ""))
+            assert params.get("error") == "insufficient_scope" and "mcp:write" in params.get("scope", ""), resp.headers
+    finally:
+        session.close()
+    writer = mcp.session(alice_token)
+    try:
+        notes = json.dumps(writer.call_tool("list_notes"))
+    finally:
+        writer.close()
+    assert marker not in notes, f"{name}: a read-only token added a note"
