@@ -988,6 +988,11 @@ def test_sqlite_state_survives_restart(services):
     assert server.revoke(dropped["refresh_token"], client_id=client_id).status_code == 200
 
     server.process.stop()
+    # codes and tokens are stored hashed, never in clear (the WAL and journal files included)
+    stored = b"".join(f.read_bytes() for f in (server.process.workdir / "data").iterdir() if f.is_file())
+    assert stored, "nothing in data/"
+    for secret in (kept["refresh_token"], kept["access_token"], dropped["refresh_token"]):
+        assert secret.encode() not in stored, "a token is stored in clear in the SQLite database"
     server.process.start()
 
     assert (server.process.workdir / "data" / "auth.db").exists()
@@ -1380,3 +1385,28 @@ def test_no_secret_in_server_logs(auth_server, request):
             assert secret not in text, f"{name} logged a secret ({secret[:6]}…)"
             if secret.count(".") == 2:  # a JWT: not even its signature
                 assert secret.rsplit(".", 1)[1] not in text, f"{name} logged a JWT signature"
+
+
+@pytest.mark.parametrize("mode", ["fragment", "form_post"])
+def test_response_mode_other_than_query_refused(auth_server, mode):
+    state = secrets.token_urlsafe(8)
+    _, challenge = pkce_pair()
+    resp = auth_server.authorize_request(state=state, challenge=challenge, extra=[("response_mode", mode)])
+    assert resp.status_code in (302, 303, 400), resp.status_code
+    if resp.status_code == 400:
+        assert_error_page(resp)
+        return
+    location = resp.headers["Location"]
+    assert "#" not in location and "code=" not in location, location
+    assert_redirect_error(auth_server, resp, "invalid_request", state)
+
+
+def test_two_resources_at_token_refused(auth_server):
+    authz = auth_server.authorize(resource=RESOURCE)
+    body = urllib.parse.urlencode({
+        "grant_type": "authorization_code", "code": authz.code, "redirect_uri": authz.redirect_uri,
+        "client_id": authz.client_id, "code_verifier": authz.verifier}) + "&" + urllib.parse.urlencode(
+        [("resource", RESOURCE), ("resource", "http://127.0.0.1:3004/mcp")])
+    resp = auth_server.http.post(auth_server.endpoint("token_endpoint"), data=body,
+                                 headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert_oauth_error(resp, "invalid_target")
