@@ -837,3 +837,23 @@ def test_per_tool_scope_not_bypassed_by_crafted_body(auth, mcp, alice_token, see
     finally:
         writer.close()
     assert marker not in notes, f"{name}: a read-only token added a note"
+
+
+def test_consent_page_escapes_client_metadata(consent_auth):
+    """A dynamically registered client's name is attacker-chosen: the consent page shows it as
+    text, never as markup (stored XSS on the login page would defeat the CSRF protection)."""
+    payload = '<script>alert("xss")</script><img src=x onerror=alert(1)>'
+    resp = consent_auth.http.post("/register", json={"redirect_uris": [DEFAULT_REDIRECT], "client_name": payload,
+                                                     "client_uri": "javascript:alert(1)"})
+    if resp.status_code == 400:
+        resp = consent_auth.http.post("/register", json={"redirect_uris": [DEFAULT_REDIRECT], "client_name": payload})
+    assert resp.status_code == 201, resp.text
+    client_id = resp.json()["client_id"]
+    _, challenge = harness.pkce_pair()
+    page = consent_auth.http.get("/authorize", params={"response_type": "code", "client_id": client_id,
+                                                       "redirect_uri": DEFAULT_REDIRECT, "code_challenge": challenge,
+                                                       "code_challenge_method": "S256", "state": "<script>s</script>"})
+    assert page.status_code == 200, page.text[:300]
+    assert "<script>" not in page.text and "<img" not in page.text
+    assert "&lt;script&gt;" in page.text and "&lt;img" in page.text
+    assert "javascript:" not in page.text
