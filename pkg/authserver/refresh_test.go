@@ -1,8 +1,10 @@
 package authserver
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/url"
+	"sync"
 	"testing"
 	"time"
 
@@ -85,4 +87,55 @@ func TestRefreshForConfidentialClient(t *testing.T) {
 	resp = e.postForm("/token", f, basic(testConfClient, testConfSecret))
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	assert.NotEmpty(t, decode(t, resp)["id_token"])
+}
+
+// TestRefreshConcurrentReuse: of several racing uses of one refresh token,
+// exactly one succeeds, and the race itself counts as reuse, so the family
+// (the winner's new token included) ends revoked.
+func TestRefreshConcurrentReuse(t *testing.T) {
+	for _, driver := range []string{"memory", "sqlite"} {
+		t.Run(driver, func(t *testing.T) {
+			e := newEnv(t, func(c *Config) {
+				c.Storage.Driver = driver
+				c.Storage.SQLitePath = t.TempDir() + "/as.db"
+			})
+			tok := e.login(authzParams{})
+			const racers = 8
+			statuses := make(chan int, racers)
+			bodies := make(chan map[string]any, racers)
+			var wg sync.WaitGroup
+			for range racers {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {str(tok["refresh_token"])}, "client_id": {testPublicClient}}
+					resp, err := e.client.PostForm(e.ts.URL+"/token", form)
+					if !assert.NoError(t, err) {
+						return
+					}
+					defer resp.Body.Close()
+					var body map[string]any
+					_ = json.NewDecoder(resp.Body).Decode(&body)
+					statuses <- resp.StatusCode
+					bodies <- body
+				}()
+			}
+			wg.Wait()
+			close(statuses)
+			close(bodies)
+			ok := 0
+			var winner string
+			for st := range statuses {
+				b := <-bodies
+				if st == http.StatusOK {
+					ok++
+					winner = str(b["refresh_token"])
+				} else {
+					assert.Equal(t, ErrInvalidGrant, b["error"])
+				}
+			}
+			require.Equal(t, 1, ok)
+			requireOAuthError(t, e.refresh(winner, testPublicClient, nil), http.StatusBadRequest, ErrInvalidGrant)
+		})
+	}
 }
