@@ -718,7 +718,7 @@ def parse_mcp_body(resp: requests.Response) -> list[dict[str, Any]]:
                         continue
                     messages.extend(msg if isinstance(msg, list) else [msg])
             elif line.startswith("data:"):
-                data_lines.append(line[5:].lstrip(" ") if line.startswith("data: ") or line.startswith("data:") else line)
+                data_lines.append(line[5:].removeprefix(" "))  # SSE: one optional space after the colon
         return messages
     return []
 
