@@ -190,7 +190,7 @@ func TestEchoScenarioAgainstSDKServer(t *testing.T) {
 			var stdout, stderr bytes.Buffer
 			err := realMain(context.Background(), []string{
 				"-scenario", "mcp-echo-noauth", "-mcp-noauth", srv.URL + "/mcp", "-mcp", "",
-				"-duration", "1s", "-concurrency", "4", "-json",
+				"-duration", "1s", "-warmup", "0", "-concurrency", "4", "-json",
 			}, &stdout, &stderr)
 			require.NoError(t, err, stderr.String())
 			var report runReport
@@ -230,6 +230,27 @@ func TestSoakScenarioCountsCallsAndReadsRSS(t *testing.T) {
 	fetches, ok := e.jwksCount(context.Background(), "mcp-soak")
 	assert.True(t, ok)
 	assert.Equal(t, 1.0, fetches)
+}
+
+// countingWorker counts its requests.
+type countingWorker struct{ n *atomic.Int64 }
+
+func (w countingWorker) do(context.Context) error { w.n.Add(1); return nil }
+func (w countingWorker) close(context.Context)    {}
+
+func TestWarmupIsNotMeasured(t *testing.T) {
+	var total atomic.Int64
+	var atStart int64
+	sum, err := run(context.Background(), func(context.Context, int) (worker, error) {
+		return countingWorker{&total}, nil
+	}, runLimits{
+		concurrency: 2, duration: 200 * time.Millisecond, warmup: 200 * time.Millisecond,
+		atMeasureStart: func() { atStart = total.Load() },
+	})
+	require.NoError(t, err)
+	assert.Positive(t, atStart, "warm-up requests were sent")
+	assert.Equal(t, total.Load()-atStart, sum.Requests, "only requests after the warm-up are counted")
+	assert.InDelta(t, 0.2, sum.Seconds, 0.1)
 }
 
 func TestWaitReady(t *testing.T) {

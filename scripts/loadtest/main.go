@@ -46,6 +46,7 @@ import (
 type options struct {
 	scenarios      string
 	duration       time.Duration
+	warmup         time.Duration
 	concurrency    int
 	timeout        time.Duration
 	asURL          string
@@ -83,6 +84,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.scenarios, "scenario", defaultScenarios, "comma-separated scenarios, or \"all\": "+strings.Join(scenarioNames, ", "))
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "measured time per scenario (1s to 10m)")
+	fs.DurationVar(&o.warmup, "warmup", time.Second, "unmeasured load before each scenario's measured period (0 to 1m; not for mcp-soak)")
 	fs.IntVar(&o.concurrency, "concurrency", 64, "concurrent workers, each with its own keep-alive connection (1 to 1024)")
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Second, "per-request timeout")
 	fs.StringVar(&o.asURL, "as", "http://127.0.0.1:3002", "authorization server base URL (loopback)")
@@ -130,6 +132,8 @@ func (o *options) validate() error {
 	switch {
 	case o.duration < time.Second || o.duration > 10*time.Minute:
 		return fmt.Errorf("-duration %s: want 1s to 10m", o.duration)
+	case o.warmup < 0 || o.warmup > time.Minute:
+		return fmt.Errorf("-warmup %s: want 0 to 1m", o.warmup)
 	case o.concurrency < 1 || o.concurrency > 1024:
 		return fmt.Errorf("-concurrency %d: want 1 to 1024", o.concurrency)
 	case o.timeout <= 0 || o.timeout > time.Minute:

@@ -17,7 +17,7 @@ type result struct {
 	Target   string `json:"target"`
 	summary
 	// JWKSFetches is the growth of -jwks-metric on the MCP server during
-	// the scenario (setup included); nil when the series is not exported.
+	// the measured period; nil when the series is not exported.
 	JWKSFetches *float64 `json:"jwks_fetches"`
 	// RSSBytes holds the MCP server's resident memory after N calls
 	// (mcp-soak), keyed by N.
@@ -46,9 +46,15 @@ func (e *env) runScenario(ctx context.Context, name string) result {
 		res.Error = err.Error()
 		return res
 	}
-	before, haveJWKS := e.jwksCount(ctx, name)
-	lim := runLimits{concurrency: e.opts.concurrency, duration: e.opts.duration}
+	var before float64
+	var haveJWKS bool
+	lim := runLimits{
+		concurrency: e.opts.concurrency, duration: e.opts.duration, warmup: e.opts.warmup,
+		atMeasureStart: func() { before, haveJWKS = e.jwksCount(ctx, name) },
+	}
 	if name == "mcp-soak" {
+		// Every call of the one session counts, from the first.
+		lim.warmup = 0
 		lim.duration = e.opts.soakTimeout
 		lim.maxRequests = e.opts.soakCalls
 		res.RSSBytes = map[string]int64{}

@@ -23,7 +23,14 @@ type newWorkerFunc func(ctx context.Context, i int) (worker, error)
 type runLimits struct {
 	concurrency int
 	duration    time.Duration
-	maxRequests int64
+	// warmup is an unmeasured period before the measured one, with the
+	// same workers: connections, sessions, caches and the heap reach their
+	// steady state, so whichever scenario runs first is not penalized.
+	warmup time.Duration
+	// atMeasureStart, if set, runs between the warm-up and the measured
+	// period (the JWKS counter is read there).
+	atMeasureStart func()
+	maxRequests    int64
 	// onRequest, if set, is called by the worker that started request n
 	// (1-based) after it finished: the soak scenario reads memory there.
 	onRequest func(n int64)
@@ -50,6 +57,12 @@ func run(ctx context.Context, newWorker newWorkerFunc, lim runLimits) (summary, 
 		return summary{}, err
 	}
 
+	if lim.warmup > 0 {
+		warmUp(ctx, workers, lim.warmup)
+	}
+	if lim.atMeasureStart != nil {
+		lim.atMeasureStart()
+	}
 	recs := make([]*recorder, len(workers))
 	var started atomic.Int64
 	var wg sync.WaitGroup
@@ -76,6 +89,22 @@ func run(ctx context.Context, newWorker newWorkerFunc, lim runLimits) (summary, 
 	}
 	wg.Wait()
 	return summarize(recs, time.Since(start)), ctx.Err()
+}
+
+// warmUp lets every worker send requests for d without recording them.
+func warmUp(ctx context.Context, workers []worker, d time.Duration) {
+	end := time.Now().Add(d)
+	var wg sync.WaitGroup
+	for _, w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil && time.Now().Before(end) {
+				_ = w.do(ctx)
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 // setupWorkers prepares n workers concurrently (a login per worker takes a
