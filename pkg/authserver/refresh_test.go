@@ -46,6 +46,18 @@ func TestRefreshScopeMayOnlyNarrow(t *testing.T) {
 	requireOAuthError(t, resp, http.StatusBadRequest, ErrInvalidScope)
 }
 
+// TestRefreshRequestErrorsDoNotBurnTheToken: a refused wider scope or
+// another resource leaves the refresh token usable (else the client's next
+// try would look like reuse and lose the grant).
+func TestRefreshRequestErrorsDoNotBurnTheToken(t *testing.T) {
+	e := newEnv(t, nil)
+	tok := e.login(authzParams{scope: "mcp:read offline_access", resource: testResource})
+	rt := str(tok["refresh_token"])
+	requireOAuthError(t, e.refresh(rt, testPublicClient, url.Values{"scope": {"mcp:write"}}), http.StatusBadRequest, ErrInvalidScope)
+	requireOAuthError(t, e.refresh(rt, testPublicClient, url.Values{"resource": {"https://other.example/"}}), http.StatusBadRequest, ErrInvalidTarget)
+	assert.Equal(t, http.StatusOK, e.refresh(rt, testPublicClient, nil).StatusCode)
+}
+
 func TestRefreshErrors(t *testing.T) {
 	e := newEnv(t, nil)
 	t.Run("other client cannot use or burn it", func(t *testing.T) {
