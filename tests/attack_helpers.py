@@ -15,7 +15,6 @@ import base64
 import contextlib
 import copy
 import json
-import os
 import queue
 import socket
 import subprocess

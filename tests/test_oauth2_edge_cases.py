@@ -15,7 +15,6 @@ token anyway).
 
 from __future__ import annotations
 
-import concurrent.futures
 import json
 import os
 import stat

@@ -19,7 +19,6 @@ import math
 import re
 import secrets
 import time
-import urllib.parse
 
 import pytest
 import requests
