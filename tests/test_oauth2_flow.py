@@ -648,11 +648,20 @@ def test_unknown_code(auth_server):
     assert_oauth_error(auth_server.exchange(authz, code="x" + authz.code), "invalid_grant")
 
 
-def test_expired_code(auth_server, control):
+def test_expired_code_refresh_and_access_tokens(auth_server, control):
+    """One short wait covers every expiry: code, refresh token and access token (1 s each)."""
     control.lifetimes(code_ttl="1s")
     authz = auth_server.authorize()
-    time.sleep(2.1)  # the one unavoidable wait: the code must really expire on the server's clock
+    control.lifetimes(access_token_ttl="1s", refresh_token_ttl="1s")
+    tokens = auth_server.login(scope="mcp:read offline_access", resource=RESOURCE)
+    time.sleep(2.1)  # the one unavoidable wait: expiry must really pass on the server's clock
     assert_oauth_error(auth_server.exchange(authz), "invalid_grant")
+    assert_oauth_error(auth_server.refresh(tokens["refresh_token"]), "invalid_grant")
+    assert not auth_server.is_active(tokens["access_token"])
+    assert not auth_server.is_active(tokens["refresh_token"])
+    resp = auth_server.http.get(auth_server.endpoint("userinfo_endpoint"),
+                                headers={"Authorization": f"Bearer {tokens['access_token']}"})
+    assert resp.status_code == 401
 
 
 def test_unsupported_grant_type(auth_server):
