@@ -14,6 +14,7 @@ second authorization server that shows the consent page (mock.auto_approve = fal
 from __future__ import annotations
 
 import concurrent.futures
+import hashlib
 import json
 import math
 import re
@@ -189,6 +190,16 @@ def test_pkce_plain_or_missing_method_refused(auth, method):
     params = auth.redirect_params(resp, DEFAULT_REDIRECT, state)
     assert params.get("error") == "invalid_request", params
     assert "code" not in params
+
+
+def test_pkce_downgrade_to_plain_at_the_token_endpoint(auth):
+    """An attacker who saw the S256 challenge cannot redeem the code by sending it as the verifier."""
+    authz = auth.authorize()
+    challenge = harness.b64url(hashlib.sha256(authz.verifier.encode()).digest())
+    before = authz_grants(auth)
+    resp = auth.exchange(authz, code_verifier=challenge)
+    assert resp.status_code == 400 and oauth_error(resp) == "invalid_grant", resp.text
+    assert authz_grants(auth) == before
 
 
 def test_pkce_challenge_missing_refused(auth):
@@ -467,6 +478,18 @@ def test_token_for_another_resource_from_the_real_server(auth, mcp, seen_tokens)
         seen_tokens.add(token)
         params = assert_invalid_token(initialize(mcp, token), mcp)
         assert "resource" in params.get("error_description", "") or params.get("error_description")
+
+
+def test_other_tokens_are_not_access_tokens(auth, mcp, seen_tokens):
+    """A refresh token or an ID token presented as a bearer token is refused at the MCP server,
+    and an access token is not a refresh token at the AS."""
+    tokens = auth.login(scope="openid mcp:read offline_access", resource=mcp.mcp_url, nonce="n-" + secrets.token_hex(4))
+    seen_tokens.update(t for t in (tokens.get("id_token"), tokens["refresh_token"], tokens["access_token"]) if t)
+    for other in filter(None, (tokens["refresh_token"], tokens.get("id_token"))):
+        assert_invalid_token(initialize(mcp, other), mcp)
+    resp = auth.refresh(tokens["access_token"])
+    assert resp.status_code == 400 and oauth_error(resp) == "invalid_grant", resp.text
+    assert auth.refresh(tokens["refresh_token"]).status_code == 200, "the real refresh token was disturbed"
 
 
 def test_token_in_query_string_refused(mcp, alice_token):
