@@ -359,9 +359,9 @@ def test_audit_file_has_records_and_no_tokens(mcp_server, tokens, alice, token_l
         assert token.split(".")[-1] not in text, "a token signature reached the audit file"
 
 
-def test_key_rotation_picked_up(mcp_server, auth_server, control, token_log):
+def test_key_rotation_picked_up(mcp_server, auth_server, control, token_log, alice):
     """A token signed with a freshly rotated key (unknown kid) is accepted after the MCP
-    server refreshes the JWKS."""
+    server refreshes the JWKS, and tokens signed with the old key keep working."""
     control.rotate_key()
     token = auth_server.login(scope="mcp:read", resource=mcp_server.mcp_url, user="bob")["access_token"]
     token_log.add(token)
@@ -379,6 +379,7 @@ def test_key_rotation_picked_up(mcp_server, auth_server, control, token_log):
         assert "bob@example.com" in json.dumps(session.call_tool("whoami"))
     finally:
         session.close()
+    assert "alice@example.com" in json.dumps(alice.call_tool("whoami")), "old-key token refused after rotation"
 
 
 # ------------------------------------------------------------------------------------------------
