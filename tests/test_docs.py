@@ -26,6 +26,7 @@ import select
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -38,6 +39,7 @@ README = REPO / "README.md"
 DEMO = REPO / "scripts" / "demo.sh"
 DEMO_TIMEOUT = 60.0  # seconds for one demo run; it takes about one
 RUNNABLE_TIMEOUT = 60.0  # seconds for all runnable README blocks together
+PYTHON = "/usr/bin/python3" if os.access("/usr/bin/python3", os.X_OK) else sys.executable
 JWT_RE = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.")  # a JWT in clear
 
 
@@ -280,6 +282,25 @@ def test_server_logs_hold_no_token_after_the_readme_walkthrough(readme_run):
         assert not JWT_RE.search(text), f"a JWT in the {name}"
         for code in codes:
             assert code not in text, f"an authorization code in the {name}"
+
+
+PYTEST_BLOCK_RE = re.compile(r"^<!-- runnable-pytest -->\n```python\n(.*?)^```", re.M | re.S)
+
+
+def test_integration_pytest_example_runs(tmp_path):
+    """The pytest module of docs/INTEGRATION.md §3, as it is, against bin/http-oauth2-mock-server."""
+    blocks = PYTEST_BLOCK_RE.findall((REPO / "docs" / "INTEGRATION.md").read_text())
+    assert len(blocks) == 1, "INTEGRATION.md has one runnable pytest module"
+    module = tmp_path / "test_integration_example.py"
+    module.write_text(blocks[0])
+    env = harness.child_env({"MOCK_AS_BINARY": str(built_binaries() / harness.AUTH_BINARY)})
+    proc = subprocess.run(
+        [PYTHON, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+         "--rootdir", str(tmp_path), str(module)],
+        cwd=tmp_path, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    assert re.search(r"\b4 passed\b", proc.stdout), proc.stdout[-2000:]
 
 
 VALUE_FLAGS = {"--mode", "--server", "--client-id", "--redirect-uri", "--scope", "--login-hint", "--token-file",
