@@ -548,3 +548,22 @@ def test_client_checks_iss_in_the_authorization_response(client, tmp_path, iss):
     assert last.startswith("error: ") and "iss" in last.lower(), last
     assert ("GET", "/authorize") in fake.requests
     assert ("POST", "/token") not in fake.requests, "the code was redeemed despite the iss check"
+
+
+def test_every_command_has_json_output(client, tmp_path):
+    tf = tmp_path / "json.json"
+    for args in (["login"], ["status"], ["token"], ["tools"], ["call", "echo", "--arg", "message=j"], ["resources"],
+                 ["read", "file://demo/readme.txt"], ["prompts"], ["probe", "--target", client.mcp_url],
+                 ["logout"], ["status"]):
+        proc = client.ok(*args, json_out=True, token_file=tf)
+        try:
+            json.loads(proc.stdout)
+        except ValueError:
+            raise AssertionError(f"--json {' '.join(args)} printed no JSON: {proc.stdout[:500]!r}")
+
+
+def test_json_failure_still_exits_1_with_error_line(client, tmp_path):
+    proc = client.run("call", "no_such_tool", json_out=True, token_file=tmp_path / "jf.json")
+    assert proc.returncode == 1
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert lines and lines[-1].startswith("error: "), proc.stderr[-500:]
