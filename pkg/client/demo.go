@@ -74,7 +74,7 @@ func (a *App) runDemo(ctx context.Context, d *demo) error {
 	}
 	describeDiscovery(d, disc)
 
-	d.step("Registration (RFC 7591), login (authorization code + PKCE S256, RFC 9207 iss), token")
+	d.step("Registration (RFC 7591), login (RFC 6749 §4.1 authorization code + RFC 7636 PKCE S256, RFC 9207 iss, RFC 8707 resource), token")
 	h, err := a.handler(server, a.cache, func(e Event) { d.line("%s: %s", e.Step, e.Detail) })
 	if err != nil {
 		return err
@@ -86,7 +86,7 @@ func (a *App) runDemo(ctx context.Context, d *demo) error {
 	granted, _ := h.Current().Current().Extra("scope").(string)
 	d.line("logged in: client %s (%s), granted scope %q", info.ClientID, info.Registration, granted)
 
-	d.step("Token (claims decoded for display only; secrets masked)")
+	d.step("Token (RFC 6749 §5.1 response, RFC 9068 JWT access token; claims decoded for display only; secrets masked)")
 	tok := h.Current().Current()
 	sum := Summarize(TokenRecordFrom(tok, ""), a.now())
 	d.line("access token:  %s (expires in %s)", sum.AccessToken, sum.ExpiresIn)
@@ -97,7 +97,7 @@ func (a *App) runDemo(ctx context.Context, d *demo) error {
 		}
 	}
 
-	d.step("MCP initialize (Streamable HTTP, Authorization: Bearer)")
+	d.step("MCP initialize (MCP Streamable HTTP transport, RFC 6750 Authorization: Bearer)")
 	s, err := a.connect(ctx, h, nil, false)
 	if err != nil {
 		return err
@@ -140,7 +140,7 @@ func orNone(s string) string {
 }
 
 func (a *App) demoSession(ctx context.Context, d *demo, h *Handler, s *mcp.ClientSession) error {
-	d.step("tools/list")
+	d.step("tools/list (MCP tools; the bearer token goes with every request)")
 	tools, err := s.ListTools(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("tools/list: %w", err)
@@ -151,7 +151,7 @@ func (a *App) demoSession(ctx context.Context, d *demo, h *Handler, s *mcp.Clien
 	}
 	d.line("%d tools: %s", len(names), strings.Join(names, ", "))
 
-	d.step("tools/call whoami (the server attributes the call to the token's user)")
+	d.step("tools/call whoami (MCP tools; the server attributes the call to the token's user)")
 	if slices.Contains(names, "whoami") {
 		res, err := s.CallTool(ctx, &mcp.CallToolParams{Name: "whoami", Arguments: map[string]any{}})
 		if err != nil {
@@ -166,12 +166,12 @@ func (a *App) demoSession(ctx context.Context, d *demo, h *Handler, s *mcp.Clien
 		d.line("the server has no whoami tool: skipped")
 	}
 
-	d.step("resources/read")
+	d.step("resources/read (MCP resources)")
 	if err := demoRead(ctx, d, s); err != nil {
 		return err
 	}
 
-	d.step("Forced refresh (refresh_token grant; rotation expected)")
+	d.step("Forced refresh (RFC 6749 §6 refresh_token grant; rotation expected, OAuth 2.1 §4.3.1)")
 	ts := h.Current()
 	before := ts.Current()
 	after, err := ts.ForceRefresh(ctx, "")
