@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -25,7 +26,8 @@ func metadataServer(t *testing.T, docs func(base string) map[string]any) (*httpt
 	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hits.Add(1)
 		if doc, ok := docs(srv.URL)[r.URL.Path]; ok {
-			writeJSON(w, http.StatusOK, doc)
+			w.Header().Set("Content-Type", "application/json")
+			_ = json.NewEncoder(w).Encode(doc)
 			return
 		}
 		http.NotFound(w, r)
