@@ -102,8 +102,9 @@ func TestRefreshForConfidentialClient(t *testing.T) {
 }
 
 // TestRefreshConcurrentReuse: of several racing uses of one refresh token,
-// exactly one succeeds, and the race itself counts as reuse, so the family
-// (the winner's new token included) ends revoked.
+// at most one succeeds (none when the losers revoke the family before the
+// winner issues), and the race itself counts as reuse, so the family (the
+// winner's new token included) ends revoked.
 func TestRefreshConcurrentReuse(t *testing.T) {
 	for _, driver := range []string{"memory", "sqlite"} {
 		t.Run(driver, func(t *testing.T) {
@@ -146,8 +147,11 @@ func TestRefreshConcurrentReuse(t *testing.T) {
 					assert.Equal(t, ErrInvalidGrant, b["error"])
 				}
 			}
-			require.Equal(t, 1, ok)
-			requireOAuthError(t, e.refresh(winner, testPublicClient, nil), http.StatusBadRequest, ErrInvalidGrant)
+			require.LessOrEqual(t, ok, 1)
+			if ok == 1 {
+				requireOAuthError(t, e.refresh(winner, testPublicClient, nil), http.StatusBadRequest, ErrInvalidGrant)
+			}
+			assert.Equal(t, false, e.introspect(str(tok["access_token"]))["active"], "the family is revoked")
 		})
 	}
 }
