@@ -415,6 +415,26 @@ def test_linked_go_names_exist(md: Path):
     assert not bad, f"{md.relative_to(REPO)}:\n" + "\n".join(bad)
 
 
+MERMAID_RE = re.compile(r"^```mermaid\n(.*?)^```", re.M | re.S)
+
+
+def test_flow_diagrams_avoid_mermaid_pitfalls():
+    """The sequence diagrams of OAUTH2_FLOW.md were checked to render with mermaid 11 in Chromium;
+    this keeps out what broke them then: `;` and `#` end or escape a statement in message text,
+    and a message between participants that were never declared."""
+    blocks = MERMAID_RE.findall((REPO / "docs" / "OAUTH2_FLOW.md").read_text())
+    assert len(blocks) >= 8, "discovery, registration, authorization, token, MCP calls, refresh, step-up, revocation"
+    for block in blocks:
+        lines = block.strip().splitlines()
+        assert lines[0].strip() == "sequenceDiagram", lines[0]
+        declared_ids = set(re.findall(r"^\s*participant (\w+)", block, re.M))
+        for line in lines[1:]:
+            assert ";" not in line and "#" not in line, f"mermaid pitfall in: {line}"
+            m = re.match(r"\s*(\w+)\s*-[->x)]+\s*(\w+)\s*:", line)
+            if m:
+                assert {m.group(1), m.group(2)} <= declared_ids, f"undeclared participant in: {line}"
+
+
 def test_security_doc_names_only_existing_tests():
     doc = (REPO / "docs" / "SECURITY.md").read_text()
     py_sources = "\n".join(p.read_text() for p in (REPO / "tests").glob("test_*.py"))
