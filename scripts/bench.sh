@@ -100,11 +100,6 @@ start() {
   printf '%-24s pid %-7s ready in %6s ms   idle RSS %5s MiB\n' "$name" "$pid" "${STARTUP_MS[$name]}" "${IDLE_RSS[$name]}"
 }
 
-# cpu_us PID: user + system CPU time a process has used, in microseconds
-# (fields 14 and 15 of /proc/PID/stat, in clock ticks).
-CLK_TCK=$(getconf CLK_TCK)
-cpu_us() { awk -v hz="$CLK_TCK" '{ printf "%d", ($14 + $15) * 1000000 / hz }' "/proc/$1/stat"; }
-
 stop() {
   local pid=${PID_OF[$1]}
   kill "$pid" 2>/dev/null || true
@@ -155,16 +150,21 @@ start mcp-auth "http://127.0.0.1:$MCP_PORT/healthz" "http://127.0.0.1:$MCP_PORT/
 start mcp-noauth "http://127.0.0.1:$NOAUTH_PORT/healthz" "http://127.0.0.1:$NOAUTH_PORT/healthz" \
   $(mcp_env "$NOAUTH_PORT" "$AS_PORT" false) "$BIN/http-mcp-mock-server"
 
+# The pids let the load tool read each server's CPU time over the measured
+# period: CPU time per request is what auth and signing cost, and unlike
+# req/s it hardly moves when other work shares the machine.
 common=(-as "http://127.0.0.1:$AS_PORT" -mcp "http://127.0.0.1:$MCP_PORT/mcp"
   -mcp-noauth "http://127.0.0.1:$NOAUTH_PORT/mcp" -resource "http://127.0.0.1:$MCP_PORT/mcp"
+  -as-pid "${PID_OF[as-rs256]}" -mcp-pid "${PID_OF[mcp-auth]}" -mcp-noauth-pid "${PID_OF[mcp-noauth]}"
   -concurrency "$CONCURRENCY")
 
 # table FILE: the load tool's JSON as one line per scenario run.
 table() {
-  jq -r '.results[] | [.scenario, .requests, (.rps|floor), .p50_ms, .p99_ms, .errors, (.jwks_fetches // "n/a"), (.error // "")] | @tsv' \
-    "$1" 2>/dev/null | awk -F'\t' '{ printf "%-16s %9s %8s %8.2f %8.2f %7s %6s %s\n", $1, $2, $3, $4, $5, $6, $7, $8 }' || true
+  jq -r '.results[] | [.scenario, .requests, (.rps|floor), .p50_ms, .p99_ms, .errors, (.jwks_fetches // "n/a"),
+      ((.server_cpu_us_per_request // null) | if . == null then "n/a" else (. * 10 | round / 10) end), (.error // "")] | @tsv' \
+    "$1" 2>/dev/null | awk -F'\t' '{ printf "%-16s %9s %8s %8.2f %8.2f %7s %6s %8s %s\n", $1, $2, $3, $4, $5, $6, $7, $8, $9 }' || true
 }
-header() { printf '%-16s %9s %8s %8s %8s %7s %6s\n' scenario requests req/s "p50 ms" "p99 ms" errors jwks; }
+header() { printf '%-16s %9s %8s %8s %8s %7s %6s %8s\n' scenario requests req/s "p50 ms" "p99 ms" errors jwks "CPU µs"; }
 secs=$(awk -v d="$DURATION" 'BEGIN { n = d + 0; if (d ~ /ms$/) n /= 1000; else if (d ~ /m$/) n *= 60; print n }')
 half=$(awk -v s="$secs" 'BEGIN { h = s / 2; if (h < 1) h = 1; print h "s" }')
 
@@ -174,26 +174,17 @@ echo "RS256 on $(nproc) cores: $SIGN_RS256 signatures/s, $SIGN_RS256_CPU µs of 
 
 section "Load: RS256 ($DURATION per scenario, $CONCURRENCY connections), load average $(cut -d' ' -f1 /proc/loadavg)"
 header
-# Each server's CPU time is read around the runs: CPU time per request is
-# what auth and signing cost, and unlike req/s it hardly moves when other
-# work shares the machine.
-c0=$(cpu_us "${PID_OF[as-rs256]}")
-"$LOADTEST" "${common[@]}" -duration "$DURATION" -scenario token-cc -json >"$RUN_DIR/rs256-cc.json" || true
-CPU_AS_RS256=$(( $(cpu_us "${PID_OF[as-rs256]}") - c0 ))
-table "$RUN_DIR/rs256-cc.json"
-"$LOADTEST" "${common[@]}" -duration "$DURATION" -scenario refresh,invalid-token -json >"$RUN_DIR/rs256.json" || true
+"$LOADTEST" "${common[@]}" -duration "$DURATION" -scenario token-cc,refresh,invalid-token -json >"$RUN_DIR/rs256.json" || true
 table "$RUN_DIR/rs256.json"
 # With and without auth in A-B-B-A order, half the time each, so a drift in
 # the machine's other load during the run weighs on both sides alike.
-a0=$(cpu_us "${PID_OF[mcp-auth]}"); n0=$(cpu_us "${PID_OF[mcp-noauth]}")
 "$LOADTEST" "${common[@]}" -duration "$half" \
   -scenario mcp-echo,mcp-echo-noauth,mcp-echo-noauth,mcp-echo -json >"$RUN_DIR/echo.json" || true
-CPU_MCP_AUTH=$(( $(cpu_us "${PID_OF[mcp-auth]}") - a0 )); CPU_MCP_NOAUTH=$(( $(cpu_us "${PID_OF[mcp-noauth]}") - n0 ))
 table "$RUN_DIR/echo.json"
 
 section "Long session: $SOAK_CALLS calls in one MCP session"
 "$LOADTEST" "${common[@]}" -scenario mcp-soak -soak-calls "$SOAK_CALLS" -soak-checkpoint 10000 \
-  -mcp-pid "${PID_OF[mcp-auth]}" -json >"$RUN_DIR/soak.json" || true
+  -json >"$RUN_DIR/soak.json" || true
 jq -r '.results[0] | "calls \(.requests) at \(.rps|floor) req/s, errors \(.errors), RSS \(.rss_bytes // {} | to_entries | map("after \(.key): \(.value/1048576*10|floor/10) MiB") | join(", ")) \(.error // "")"' "$RUN_DIR/soak.json" || true
 
 stop mcp-auth; stop mcp-noauth; stop as-rs256
@@ -206,22 +197,25 @@ start as-es256 "http://127.0.0.1:$ES_PORT/healthz" "http://127.0.0.1:$ES_PORT/he
 read -r _ SIGN_ES256 SIGN_ES256_CPU < <("$LOADTEST" -sign-bench "$RUN_DIR/es256.pem")
 echo "signing alone, ES256 on $(nproc) cores: $SIGN_ES256 signatures/s, $SIGN_ES256_CPU µs of CPU per signature"
 section "Load: ES256 token-cc ($DURATION, $CONCURRENCY connections), load average $(cut -d' ' -f1 /proc/loadavg)"
-c0=$(cpu_us "${PID_OF[as-es256]}")
-"$LOADTEST" -as "http://127.0.0.1:$ES_PORT" -mcp "" -resource "http://127.0.0.1:$MCP_PORT/mcp" \
+"$LOADTEST" -as "http://127.0.0.1:$ES_PORT" -as-pid "${PID_OF[as-es256]}" -mcp "" \
+  -resource "http://127.0.0.1:$MCP_PORT/mcp" \
   -concurrency "$CONCURRENCY" -duration "$DURATION" -scenario token-cc -json >"$RUN_DIR/es256.json" || true
-CPU_AS_ES256=$(( $(cpu_us "${PID_OF[as-es256]}") - c0 ))
 header; table "$RUN_DIR/es256.json"
 stop as-es256
 
 # ---- summary -------------------------------------------------------------
 # field FILE SCENARIO KEY: a figure of a scenario from a load tool result,
 # summed over its runs in the file (rps: total requests over total seconds;
-# error: the errors joined); "" when absent or not measured.
+# cpu: server CPU µs per request, weighted by requests; error: the errors
+# joined); "" when absent or not measured.
 field() {
   jq -r --arg s "$2" --arg k "$3" '
     [.results[] | select(.scenario == $s)] as $r
     | if ($r | length) == 0 then empty
       elif $k == "rps" then ([$r[].requests] | add) / ([$r[].seconds] | add)
+      elif $k == "cpu" then
+        if ([$r[].server_cpu_us_per_request] | any(. == null)) then empty
+        else (([$r[] | .server_cpu_us_per_request * .requests] | add) / ([$r[].requests] | add) * 10 | round / 10) end
       elif $k == "error" then [$r[].error // empty] | join("; ")
       elif ([$r[][$k]] | any(. == null)) then empty
       else [$r[][$k]] | add end' "$1" 2>/dev/null || true
@@ -238,16 +232,12 @@ check() { awk "BEGIN { exit !($1) }" 2>/dev/null; }
 verdict() { if check "$1"; then echo 0; else echo 1; fi; }
 
 section "Summary (issue 7 targets)"
-# per_req MICROSECONDS REQUESTS: CPU microseconds per request ("" if none).
-per_req() { awk -v c="$1" -v n="$2" 'BEGIN { if (n > 0) printf "%.1f", c / n }'; }
-
 # Auth overhead. The verdict is on CPU time per call (no-auth / auth): the
 # share of the server's capacity auth leaves, which is the throughput ratio
 # on a machine doing nothing else. The req/s ratio is shown beside it; on a
 # shared machine it moves with the other load.
 auth=$(field "$RUN_DIR/echo.json" mcp-echo rps); noauth=$(field "$RUN_DIR/echo.json" mcp-echo-noauth rps)
-auth_cpu=$(per_req "$CPU_MCP_AUTH" "$(field "$RUN_DIR/echo.json" mcp-echo requests)")
-noauth_cpu=$(per_req "$CPU_MCP_NOAUTH" "$(field "$RUN_DIR/echo.json" mcp-echo-noauth requests)")
+auth_cpu=$(field "$RUN_DIR/echo.json" mcp-echo cpu); noauth_cpu=$(field "$RUN_DIR/echo.json" mcp-echo-noauth cpu)
 if [ -n "$auth_cpu" ] && [ -n "$noauth_cpu" ] && [ -n "$auth" ] && [ -n "$noauth" ]; then
   ratio=$(awk -v a="$auth_cpu" -v n="$noauth_cpu" 'BEGIN { printf "%.3f", n / a }')
   wall=$(awk -v a="$auth" -v n="$noauth" 'BEGIN { printf "%.3f", a / n }')
@@ -256,7 +246,7 @@ if [ -n "$auth_cpu" ] && [ -n "$noauth_cpu" ] && [ -n "$auth" ] && [ -n "$noauth
 else line 1 "auth tools/call ≥ 0.95 of no-auth" "not measured"; fi
 
 es=$(field "$RUN_DIR/es256.json" token-cc rps)
-es_cpu=$(per_req "$CPU_AS_ES256" "$(field "$RUN_DIR/es256.json" token-cc requests)")
+es_cpu=$(field "$RUN_DIR/es256.json" token-cc cpu)
 if [ -n "$es" ]; then line "$(verdict "$es >= 5000")" "/token ES256 ≥ 5000/s" \
   "$(printf %.0f "$es")/s measured; server CPU $es_cpu µs/token (signing alone $SIGN_ES256_CPU µs), i.e. $(awk -v c="$es_cpu" -v p="$(nproc)" 'BEGIN { if (c > 0) printf "%.0f", p * 1e6 / c }')/s on $(nproc) idle cores"
 else line 1 "/token ES256 ≥ 5000/s" "not measured"; fi
@@ -264,8 +254,8 @@ else line 1 "/token ES256 ≥ 5000/s" "not measured"; fi
 # RS256: the server's CPU per token against the CPU of one signature: at
 # ≥ 0.90, /token is within 10% of what signing alone allows
 # ($(nproc) cores / signing cost).
-rs=$(field "$RUN_DIR/rs256-cc.json" token-cc rps)
-rs_cpu=$(per_req "$CPU_AS_RS256" "$(field "$RUN_DIR/rs256-cc.json" token-cc requests)")
+rs=$(field "$RUN_DIR/rs256.json" token-cc rps)
+rs_cpu=$(field "$RUN_DIR/rs256.json" token-cc cpu)
 if [ -n "$rs" ] && [ -n "$rs_cpu" ] && [ -n "$SIGN_RS256_CPU" ]; then
   frac=$(awk -v t="$rs_cpu" -v s="$SIGN_RS256_CPU" 'BEGIN { printf "%.2f", s / t }')
   bound=$(awk -v s="$SIGN_RS256_CPU" -v p="$(nproc)" 'BEGIN { printf "%.0f", p * 1e6 / s }')
@@ -284,7 +274,7 @@ if [ -n "$jw" ]; then line "$(verdict "$jw <= $allowed")" "JWKS fetches ≤ 1 pe
 else line 1 "JWKS fetches ≤ 1 per $UNKNOWN_KID_LIMIT (unknown kid)" "not measured (MCP server exports no mcp_jwks_refreshes_total)"; fi
 
 note=""; check "$secs < 30" && note=" (target is for 30 s: BENCH_DURATION=30s)"
-for pair in echo:mcp-echo echo:mcp-echo-noauth rs256-cc:token-cc rs256:refresh rs256:invalid-token es256:token-cc; do
+for pair in echo:mcp-echo echo:mcp-echo-noauth rs256:token-cc rs256:refresh rs256:invalid-token es256:token-cc; do
   f=${pair%%:*}; s=${pair#*:}
   n=$(field "$RUN_DIR/$f.json" "$s" requests); e=$(field "$RUN_DIR/$f.json" "$s" errors)
   err=$(field "$RUN_DIR/$f.json" "$s" error)

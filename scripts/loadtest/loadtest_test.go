@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -191,6 +193,8 @@ func TestEchoScenarioAgainstSDKServer(t *testing.T) {
 			err := realMain(context.Background(), []string{
 				"-scenario", "mcp-echo-noauth", "-mcp-noauth", srv.URL + "/mcp", "-mcp", "",
 				"-duration", "1s", "-warmup", "0", "-concurrency", "4", "-json",
+				// The test server runs in this process, so its CPU is ours.
+				"-mcp-noauth-pid", strconv.Itoa(os.Getpid()),
 			}, &stdout, &stderr)
 			require.NoError(t, err, stderr.String())
 			var report runReport
@@ -203,6 +207,8 @@ func TestEchoScenarioAgainstSDKServer(t *testing.T) {
 			assert.Equal(t, res.Requests, calls.Load(), "every measured request is one tools/call")
 			assert.Positive(t, res.RPS)
 			assert.Positive(t, res.P99Millis)
+			require.NotNil(t, res.ServerCPUMicros)
+			assert.Positive(t, *res.ServerCPUMicros)
 		})
 	}
 }
@@ -251,6 +257,24 @@ func TestWarmupIsNotMeasured(t *testing.T) {
 	assert.Positive(t, atStart, "warm-up requests were sent")
 	assert.Equal(t, total.Load()-atStart, sum.Requests, "only requests after the warm-up are counted")
 	assert.InDelta(t, 0.2, sum.Seconds, 0.1)
+}
+
+func TestProcessCPUAdvances(t *testing.T) {
+	start, err := processCPU(os.Getpid())
+	require.NoError(t, err)
+	// Burn CPU until the kernel's 10 ms accounting shows it, for at most 5 s.
+	deadline := time.Now().Add(5 * time.Second)
+	now := start
+	for x := 0; now == start && time.Now().Before(deadline); x++ {
+		for i := range 1_000_000 {
+			x ^= i
+		}
+		now, err = processCPU(os.Getpid())
+		require.NoError(t, err)
+	}
+	assert.Greater(t, now, start)
+	_, err = processCPU(-1)
+	assert.Error(t, err)
 }
 
 func TestWaitReady(t *testing.T) {

@@ -68,6 +68,8 @@ type options struct {
 	soakCheckpoint int64
 	soakTimeout    time.Duration
 	mcpPID         int
+	noauthPID      int
+	asPID          int
 	jsonOut        bool
 
 	waitReady    string
@@ -105,7 +107,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.Int64Var(&o.soakCalls, "soak-calls", 100000, "mcp-soak: calls in the one session")
 	fs.Int64Var(&o.soakCheckpoint, "soak-checkpoint", 10000, "mcp-soak: read RSS after this many calls too")
 	fs.DurationVar(&o.soakTimeout, "soak-timeout", 3*time.Minute, "mcp-soak: give up after this long")
-	fs.IntVar(&o.mcpPID, "mcp-pid", 0, "pid of the MCP server, to read its RSS from /proc; default: process_resident_memory_bytes from /metrics")
+	fs.IntVar(&o.mcpPID, "mcp-pid", 0, "pid of the MCP server with auth: its CPU time per request, and mcp-soak's RSS, from /proc (default for RSS: process_resident_memory_bytes from /metrics)")
+	fs.IntVar(&o.noauthPID, "mcp-noauth-pid", 0, "pid of the MCP server without auth: its CPU time per request")
+	fs.IntVar(&o.asPID, "as-pid", 0, "pid of the authorization server: its CPU time per request")
 	fs.BoolVar(&o.jsonOut, "json", false, "print results as JSON")
 	fs.StringVar(&o.waitReady, "wait-ready", "", "mode: poll this URL every 1 ms until 200 and print the ms since -since-unix-micro")
 	fs.Int64Var(&o.sinceMicro, "since-unix-micro", 0, "with -wait-ready: the start time (bash: ${EPOCHREALTIME/./}); default now")

@@ -97,6 +97,38 @@ func residentBytes(pid int) (int64, error) {
 	return 0, fmt.Errorf("read RSS of pid %d: no VmRSS line", pid)
 }
 
+// userHZ is the unit of the CPU times in /proc/<pid>/stat: USER_HZ, which
+// the kernel fixes at 100 for user space on every architecture Go supports.
+const userHZ = 100
+
+// processCPU returns the user plus system CPU time a local process has used,
+// from fields 14 and 15 of /proc/<pid>/stat.
+func processCPU(pid int) (time.Duration, error) {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, fmt.Errorf("read CPU time of pid %d: %w", pid, err)
+	}
+	// The command name (field 2) is in parentheses and may hold spaces;
+	// fields are counted after its closing parenthesis, which is field 3.
+	end := strings.LastIndexByte(string(raw), ')')
+	if end < 0 {
+		return 0, fmt.Errorf("read CPU time of pid %d: malformed stat", pid)
+	}
+	fields := strings.Fields(string(raw[end+1:]))
+	if len(fields) < 13 {
+		return 0, fmt.Errorf("read CPU time of pid %d: short stat", pid)
+	}
+	var ticks int64
+	for _, f := range fields[11:13] { // utime, stime
+		n, err := strconv.ParseInt(f, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("read CPU time of pid %d: %w", pid, err)
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * time.Second / userHZ, nil
+}
+
 // waitReady polls url every millisecond until it answers 200 or timeout
 // passes, and returns the time from since to the first 200. bench.sh starts
 // a server, notes the time, and runs this to measure start-up to ready.

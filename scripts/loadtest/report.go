@@ -3,12 +3,14 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
 	"strings"
 	"sync"
 	"text/tabwriter"
+	"time"
 )
 
 // result is one scenario's outcome.
@@ -19,6 +21,11 @@ type result struct {
 	// JWKSFetches is the growth of -jwks-metric on the MCP server during
 	// the measured period; nil when the series is not exported.
 	JWKSFetches *float64 `json:"jwks_fetches"`
+	// ServerCPUMicros is the CPU time the target server process spent per
+	// measured request, in microseconds, when its pid was given (-mcp-pid,
+	// -mcp-noauth-pid, -as-pid). Unlike req/s it hardly depends on what
+	// else the machine runs, so it is the figure for what a path costs.
+	ServerCPUMicros *float64 `json:"server_cpu_us_per_request,omitempty"`
 	// RSSBytes holds the MCP server's resident memory after N calls
 	// (mcp-soak), keyed by N.
 	RSSBytes map[string]int64 `json:"rss_bytes,omitempty"`
@@ -48,9 +55,17 @@ func (e *env) runScenario(ctx context.Context, name string) result {
 	}
 	var before float64
 	var haveJWKS bool
+	pid := e.pidOf(name)
+	var cpuBefore time.Duration
+	cpuErr := errors.New("no pid given")
 	lim := runLimits{
 		concurrency: e.opts.concurrency, duration: e.opts.duration, warmup: e.opts.warmup,
-		atMeasureStart: func() { before, haveJWKS = e.jwksCount(ctx, name) },
+		atMeasureStart: func() {
+			before, haveJWKS = e.jwksCount(ctx, name)
+			if pid > 0 {
+				cpuBefore, cpuErr = processCPU(pid)
+			}
+		},
 	}
 	if name == "mcp-soak" {
 		// Every call of the one session counts, from the first.
@@ -65,11 +80,28 @@ func (e *env) runScenario(ctx context.Context, name string) result {
 	if err != nil {
 		res.Error = err.Error()
 	}
+	if cpuErr == nil && sum.Requests > 0 {
+		if cpuAfter, err := processCPU(pid); err == nil {
+			us := float64((cpuAfter - cpuBefore).Microseconds()) / float64(sum.Requests)
+			res.ServerCPUMicros = &us
+		}
+	}
 	if after, ok := e.jwksCount(ctx, name); ok && haveJWKS {
 		delta := after - before
 		res.JWKSFetches = &delta
 	}
 	return res
+}
+
+// pidOf is the pid of the server a scenario loads, 0 when not given.
+func (e *env) pidOf(name string) int {
+	switch name {
+	case "mcp-echo", "invalid-token", "mcp-soak":
+		return e.opts.mcpPID
+	case "mcp-echo-noauth":
+		return e.opts.noauthPID
+	}
+	return e.opts.asPID
 }
 
 func (e *env) targetOf(name string) string {
@@ -134,18 +166,22 @@ func (r runReport) write(w io.Writer, asJSON bool) error {
 		return enc.Encode(r)
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "scenario\trequests\treq/s\tp50 ms\tp99 ms\terrors\tjwks fetches\t\n")
+	fmt.Fprintf(tw, "scenario\trequests\treq/s\tp50 ms\tp99 ms\terrors\tjwks fetches\tserver CPU µs/req\t\n")
 	for _, res := range r.Results {
 		if res.Error != "" && res.Requests == 0 {
-			fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t-\t-\t\n", res.Scenario)
+			fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t-\t-\t-\t\n", res.Scenario)
 			continue
 		}
 		jwks := "n/a"
 		if res.JWKSFetches != nil {
 			jwks = strconv.FormatFloat(*res.JWKSFetches, 'f', 0, 64)
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.2f\t%.2f\t%d\t%s\t\n", res.Scenario, res.Requests, res.RPS,
-			res.P50Millis, res.P99Millis, res.Errors, jwks)
+		cpu := "n/a"
+		if res.ServerCPUMicros != nil {
+			cpu = strconv.FormatFloat(*res.ServerCPUMicros, 'f', 1, 64)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.2f\t%.2f\t%d\t%s\t%s\t\n", res.Scenario, res.Requests, res.RPS,
+			res.P50Millis, res.P99Millis, res.Errors, jwks, cpu)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
