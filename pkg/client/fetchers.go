@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html/template"
 	"io"
 	"net"
 	"net/http"
@@ -231,7 +232,7 @@ func callbackHandler(path, state string, results chan<- callbackResult) http.Han
 		w.Header().Set("Referrer-Policy", "no-referrer")
 		if err != nil {
 			w.WriteHeader(http.StatusBadRequest)
-			fmt.Fprint(w, "<!doctype html><title>Login failed</title><p>Login failed. You can close this window.")
+			_ = failurePage.Execute(w, failureReason(err))
 		} else {
 			fmt.Fprint(w, "<!doctype html><title>Logged in</title><p>Login complete. You can close this window.")
 		}
@@ -240,6 +241,26 @@ func callbackHandler(path, state string, results chan<- callbackResult) http.Han
 		default: // a result is already waiting; the first one wins
 		}
 	})
+}
+
+// failurePage tells the user why the login failed. html/template escapes
+// the error code and description: both come from the redirect's query,
+// which anyone able to send the browser a link controls.
+var failurePage = template.Must(template.New("failed").Parse(`<!doctype html><title>Login failed</title>
+<p>Login failed: <code>{{.Code}}</code>{{if .Description}}: {{.Description}}{{end}}.</p>
+<p>You can close this window and check the client's output.</p>
+`))
+
+type failureInfo struct{ Code, Description string }
+
+// failureReason names the OAuth error (RFC 6749 §4.1.2.1) of a failed
+// callback, or says what was wrong with a callback carrying none.
+func failureReason(err error) failureInfo {
+	var ae *AuthorizationError
+	if errors.As(err, &ae) {
+		return failureInfo{Code: ae.Code, Description: ae.Description}
+	}
+	return failureInfo{Code: "invalid_response", Description: err.Error()}
 }
 
 // PasteFetcher shows the authorization URL and reads, from in, the URL the

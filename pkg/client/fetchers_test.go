@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -165,4 +166,30 @@ func TestHeadlessFetcherHTMLInvalidClient(t *testing.T) {
 	_, err = HeadlessFetcher(http.DefaultClient, testRedirect)(context.Background(),
 		&auth.AuthorizationArgs{URL: "http://" + ln.Addr().String() + "/authorize?state=s"})
 	assert.True(t, isInvalidClient(err))
+}
+
+func TestLoopbackFailurePageNamesTheErrorEscaped(t *testing.T) {
+	results := make(chan callbackResult, 1)
+	h := callbackHandler("/callback", "st", results)
+	q := url.Values{"state": {"st"}, "error": {"access_denied"},
+		"error_description": {`<script>alert("x")</script> & more`}}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/callback?"+q.Encode(), nil))
+
+	assert.Equal(t, http.StatusBadRequest, rec.Code)
+	body := rec.Body.String()
+	assert.Contains(t, body, "access_denied")
+	assert.Contains(t, body, "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; &amp; more")
+	assert.NotContains(t, body, "<script>", "the description comes from the URL: it must be escaped")
+	r := <-results
+	var ae *AuthorizationError
+	require.ErrorAs(t, r.err, &ae)
+	assert.Equal(t, "access_denied", ae.Code)
+
+	// A callback with neither code nor error still says what was wrong.
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/callback?state=st", nil))
+	assert.Equal(t, http.StatusBadRequest, rec.Code)
+	assert.Contains(t, rec.Body.String(), "invalid_response")
+	assert.Contains(t, rec.Body.String(), "no code")
 }
