@@ -320,6 +320,65 @@ def client_command(line: str) -> str | None:
     return rest[i] if i < len(rest) else "demo"
 
 
+def _start_go_run(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+    with open(log, "wb") as out:
+        return subprocess.Popen(["go", "run", *args], cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _stop_group(proc: subprocess.Popen) -> None:
+    """`go run` does not pass signals on reliably: stop its whole process group."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=5)
+
+
+def test_readme_three_terminals_with_the_shipped_configs(tmp_path):
+    """The three `go run` lines of "Three terminals", with the shipped TOMLs from config/, on free
+    ports (listen address and URL moved together through the environment, as the README's
+    Configuration section says) and the client headless (the README's line opens a browser)."""
+    text = README.read_text()
+    block = next(b for b in CODE_BLOCK_RE.findall(text) if "# terminal 1:" in b)
+    lines = [line.split("#", 1)[0].split() for line in block.strip().splitlines()]
+    assert [words[:3] for words in lines] == [
+        ["go", "run", "./cmd/http-oauth2-mock-server"], ["go", "run", "./cmd/http-mcp-mock-server"],
+        ["go", "run", "./cmd/http-oauth2-client"]], lines
+    auth_port, mcp_port = two_free_ports()
+    issuer, resource = f"http://localhost:{auth_port}", f"http://localhost:{mcp_port}/mcp"
+    gocache = subprocess.run(["go", "env", "GOCACHE"], capture_output=True, text=True, timeout=30).stdout.strip()
+    # A private cache directory for the client's tokens; the Go build cache stays the usual one.
+    base = harness.child_env({"XDG_CACHE_HOME": str(tmp_path / "cache"), "GOCACHE": gocache})
+    auth = _start_go_run(lines[0][2:], {**base, "AUTH_SERVER_LISTEN": f"127.0.0.1:{auth_port}",
+                                         "AUTH_SERVER_ISSUER": issuer}, tmp_path / "auth.log")
+    mcp = _start_go_run(lines[1][2:], {**base, "MCP_SERVER_LISTEN": f"127.0.0.1:{mcp_port}",
+                                        "MCP_SERVER_RESOURCE": resource, "MCP_AUTH_ISSUER": issuer,
+                                        "MCP_AUDIT_FILE": str(tmp_path / "audit.jsonl")}, tmp_path / "mcp.log")
+    try:
+        for proc, url, log in ((auth, f"http://127.0.0.1:{auth_port}/healthz", "auth.log"),
+                               (mcp, f"http://127.0.0.1:{mcp_port}/readyz", "mcp.log")):
+            try:  # go run compiles first: seconds with a warm build cache
+                harness.bounded_wait(lambda: proc.poll() is None and harness.http_status(url) == 200, timeout=90,
+                                     what=url)
+            except AssertionError as exc:
+                raise AssertionError(f"{exc}\n{log}:\n{(tmp_path / log).read_text()[-3000:]}") from None
+        client = subprocess.run(
+            ["go", "run", lines[2][2], "--mode", "headless", *lines[2][3:]],
+            cwd=REPO, env={**base, "CLIENT_MCP_SERVER_URL": resource}, stdin=subprocess.DEVNULL,
+            capture_output=True, text=True, timeout=120,
+        )
+        out = client.stdout + client.stderr
+        assert client.returncode == 0, out[-3000:]
+        assert "the server attributes this call to: alice" in out, out[-3000:]
+    finally:
+        _stop_group(mcp)
+        _stop_group(auth)
+    assert port_free(auth_port) and port_free(mcp_port)
+
+
 def test_readme_commands_outside_runnable_blocks_name_real_commands():
     """`go run ./cmd/X`, `make T` and client subcommands in any README block exist."""
     text = README.read_text()
