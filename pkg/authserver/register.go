@@ -200,18 +200,15 @@ func (s *Server) grantableScopes(requested *string) []string {
 	return out
 }
 
+// storeRegisteredClient stores the client if the cap allows. The store
+// checks the cap and inserts in one atomic step: a count followed by a
+// separate insert would let concurrent registrations overshoot the cap.
 func (s *Server) storeRegisteredClient(r *http.Request, client store.Client) error {
-	n, err := s.store.CountDynamicClients(r.Context())
-	if err != nil {
-		return fmt.Errorf("count clients: %w", err)
-	}
-	if n >= s.cfg.Registration.MaxClients {
+	err := s.store.CreateDynamicClient(r.Context(), client, s.cfg.Registration.MaxClients)
+	if errors.Is(err, store.ErrFull) {
 		return newError(ErrTemporarilyUnavailable, "registration limit reached")
 	}
-	if err := s.store.PutClient(r.Context(), client); err != nil {
-		if errors.Is(err, store.ErrFull) {
-			return newError(ErrTemporarilyUnavailable, "registration limit reached")
-		}
+	if err != nil {
 		return fmt.Errorf("store client: %w", err)
 	}
 	return nil

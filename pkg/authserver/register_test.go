@@ -1,9 +1,12 @@
 package authserver
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -144,4 +147,55 @@ func TestRegisterCapAndInitialAccessToken(t *testing.T) {
 	require.Equal(t, http.StatusCreated, e.register(body, auth).StatusCode)
 	require.Equal(t, http.StatusCreated, e.register(body, auth).StatusCode)
 	requireOAuthError(t, e.register(body, auth), http.StatusServiceUnavailable, ErrTemporarilyUnavailable)
+}
+
+// TestRegisterCapHoldsUnderConcurrency fires more concurrent registrations
+// than registration.max_clients allows: exactly max_clients are created and
+// every other one gets the cap's standard error, in both stores.
+func TestRegisterCapHoldsUnderConcurrency(t *testing.T) {
+	const maxClients, racers = 5, 32
+	for _, driver := range []string{"memory", "sqlite"} {
+		t.Run(driver, func(t *testing.T) {
+			e := newEnv(t, func(c *Config) {
+				c.Registration.MaxClients = maxClients
+				c.Storage.Driver = driver
+				c.Storage.SQLitePath = filepath.Join(t.TempDir(), "as.db")
+			})
+			body := `{"redirect_uris":["https://app.example/cb"],"token_endpoint_auth_method":"none"}`
+			statuses := make([]int, racers)
+			errs := make([]any, racers)
+			var wg sync.WaitGroup
+			for i := range racers {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					// No require here: FailNow must not run off the test goroutine.
+					resp, err := e.client.Post(e.ts.URL+"/register", "application/json", strings.NewReader(body))
+					if !assert.NoError(t, err) {
+						return
+					}
+					defer func() { _ = resp.Body.Close() }()
+					statuses[i] = resp.StatusCode
+					var out map[string]any
+					if assert.NoError(t, json.NewDecoder(resp.Body).Decode(&out)) {
+						errs[i] = out["error"]
+					}
+				}()
+			}
+			wg.Wait()
+			created := 0
+			for i, st := range statuses {
+				if st == http.StatusCreated {
+					created++
+					continue
+				}
+				assert.Equal(t, http.StatusServiceUnavailable, st)
+				assert.Equal(t, ErrTemporarilyUnavailable, errs[i])
+			}
+			assert.Equal(t, maxClients, created)
+			n, err := e.srv.store.CountDynamicClients(t.Context())
+			require.NoError(t, err)
+			assert.Equal(t, maxClients, n)
+		})
+	}
 }

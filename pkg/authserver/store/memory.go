@@ -101,13 +101,34 @@ func (m *Memory) DeleteClient(_ context.Context, id string) error {
 func (m *Memory) CountDynamicClients(_ context.Context) (int, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	return m.countDynamicLocked(), nil
+}
+
+func (m *Memory) countDynamicLocked() int {
 	n := 0
 	for _, c := range m.clients {
 		if c.Dynamic {
 			n++
 		}
 	}
-	return n, nil
+	return n
+}
+
+// CreateDynamicClient implements Store: the count and the insert happen
+// under one hold of the lock. The count walks the clients, which the cap
+// itself bounds.
+func (m *Memory) CreateDynamicClient(_ context.Context, c Client, max int) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, exists := m.clients[c.ID]; exists {
+		return ErrExists
+	}
+	if m.countDynamicLocked() >= max || m.full(len(m.clients)) {
+		return ErrFull
+	}
+	c.Dynamic = true
+	m.clients[c.ID] = cloneClient(c)
+	return nil
 }
 
 // PutCode implements Store.

@@ -106,6 +106,37 @@ func (s *SQLite) CountDynamicClients(ctx context.Context) (int, error) {
 	return n, wrap("count clients", err)
 }
 
+// CreateDynamicClient implements Store. The cap check and the insert are
+// one INSERT ... SELECT statement, which SQLite runs as one transaction
+// holding the write lock, so concurrent registrations (even from another
+// process on the same file) cannot both pass the check.
+func (s *SQLite) CreateDynamicClient(ctx context.Context, c Client, max int) error {
+	c.Dynamic = true
+	data, err := json.Marshal(c)
+	if err != nil {
+		return fmt.Errorf("encode client: %w", err)
+	}
+	res, err := s.db.ExecContext(ctx, `INSERT INTO clients(id, dynamic, data)
+		SELECT ?, 1, ? WHERE (SELECT COUNT(*) FROM clients WHERE dynamic=1) < ?
+		ON CONFLICT(id) DO NOTHING`, c.ID, string(data), max)
+	if err != nil {
+		return fmt.Errorf("create client: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("create client: %w", err)
+	}
+	if n == 1 {
+		return nil
+	}
+	// Nothing inserted: either the cap or the ID. Telling them apart needs
+	// a second read, which is only a diagnosis, not part of the decision.
+	if _, err := s.GetClient(ctx, c.ID); err == nil {
+		return ErrExists
+	}
+	return ErrFull
+}
+
 // PutCode implements Store.
 func (s *SQLite) PutCode(ctx context.Context, c Code) error {
 	data, err := json.Marshal(c)

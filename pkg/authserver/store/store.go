@@ -21,6 +21,9 @@ var ErrNotFound = errors.New("not found")
 // cannot grow the store without bound.
 var ErrFull = errors.New("store full")
 
+// ErrExists is returned when a record to be created already exists.
+var ErrExists = errors.New("already exists")
+
 // CodeGrace is how long a code is kept after it expires, so that a late
 // replay is still recognised as a replay and revokes what the code issued.
 const CodeGrace = time.Hour
@@ -116,6 +119,12 @@ type Store interface {
 	DeleteClient(ctx context.Context, id string) error
 	// CountDynamicClients counts clients created by dynamic registration.
 	CountDynamicClients(ctx context.Context) (int, error)
+	// CreateDynamicClient stores a new dynamically registered client
+	// (c.Dynamic must be set) unless max dynamic clients already exist, in
+	// which case it returns ErrFull. The count and the insert are one atomic
+	// step, so concurrent registrations cannot exceed the cap. It returns
+	// ErrExists when the client ID is taken.
+	CreateDynamicClient(ctx context.Context, c Client, max int) error
 
 	PutCode(ctx context.Context, c Code) error
 	// TakeCode marks a code used, atomically, and returns it as it was

@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -44,6 +46,58 @@ func TestClients(t *testing.T) {
 		require.NoError(t, s.DeleteClient(ctx, "a"))
 		_, err = s.GetClient(ctx, "a")
 		assert.ErrorIs(t, err, ErrNotFound)
+	})
+}
+
+// TestCreateDynamicClientCapIsAtomic races more creations than the cap
+// allows: exactly max succeed, the rest get ErrFull, and statically
+// configured clients do not count against the cap.
+func TestCreateDynamicClientCapIsAtomic(t *testing.T) {
+	const max, racers = 5, 40
+	eachStore(t, func(t *testing.T, s Store) {
+		ctx := context.Background()
+		require.NoError(t, s.PutClient(ctx, Client{ID: "static", AuthMethod: "none"}))
+		var created, full int
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		for i := range racers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				err := s.CreateDynamicClient(ctx, Client{ID: fmt.Sprintf("dyn-%d", i), AuthMethod: "none"}, max)
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case err == nil:
+					created++
+				case errors.Is(err, ErrFull):
+					full++
+				default:
+					t.Errorf("create: %v", err)
+				}
+			}()
+		}
+		wg.Wait()
+		assert.Equal(t, max, created)
+		assert.Equal(t, racers-max, full)
+		n, err := s.CountDynamicClients(ctx)
+		require.NoError(t, err)
+		assert.Equal(t, max, n)
+	})
+}
+
+func TestCreateDynamicClientRefusesTakenID(t *testing.T) {
+	eachStore(t, func(t *testing.T, s Store) {
+		ctx := context.Background()
+		require.NoError(t, s.PutClient(ctx, Client{ID: "taken", Name: "static", AuthMethod: "none"}))
+		assert.ErrorIs(t, s.CreateDynamicClient(ctx, Client{ID: "taken", Name: "dyn", AuthMethod: "none"}, 10), ErrExists)
+		got, err := s.GetClient(ctx, "taken")
+		require.NoError(t, err)
+		assert.Equal(t, "static", got.Name, "the existing client is untouched")
+		require.NoError(t, s.CreateDynamicClient(ctx, Client{ID: "new", AuthMethod: "none"}, 10))
+		got, err = s.GetClient(ctx, "new")
+		require.NoError(t, err)
+		assert.True(t, got.Dynamic)
 	})
 }
 
