@@ -298,8 +298,6 @@ def test_06_redirect_with_wrong_iss(client, control):
 # 7-9: the token endpoint
 
 
-@pytest.mark.xfail(strict=True, reason="the client never retries the authorization_code exchange (RetryTransport "
-                   "replays only idempotent requests, POST /token never), so one 500 from /token fails the login")
 def test_07_token_500_once_is_retried(client, control):
     control.fault(endpoint="token", count=1, status=500, error="server_error")
     proc = client.run("login", env=RETRY_ENV)

@@ -58,6 +58,8 @@ type fakeAS struct {
 	deny           bool
 	ttl            time.Duration
 	tokenDelay     time.Duration
+	tokenFailures  atomic.Int32 // the next N token requests get 500 server_error, unprocessed
+	tokenRequests  atomic.Int32
 	grantedScope   func(requested string) string
 	registrations  atomic.Int32
 	refreshes      atomic.Int32
@@ -186,8 +188,13 @@ func (as *fakeAS) authorize(w http.ResponseWriter, r *http.Request) {
 }
 
 func (as *fakeAS) token(w http.ResponseWriter, r *http.Request) {
+	as.tokenRequests.Add(1)
 	if as.tokenDelay > 0 {
 		time.Sleep(as.tokenDelay) // widen the window for concurrent refreshers
+	}
+	if as.tokenFailures.Add(-1) >= 0 {
+		oauthErr(w, 500, "server_error")
+		return
 	}
 	if err := r.ParseForm(); err != nil {
 		oauthErr(w, 400, "invalid_request")

@@ -402,7 +402,11 @@ func (h *Handler) runSDK(ctx context.Context, req *http.Request, status int, hea
 	// The SDK reads only the status and headers of the response; the body
 	// was already consumed.
 	resp := &http.Response{StatusCode: status, Header: header, Body: io.NopCloser(strings.NewReader(""))}
-	return sdk.Authorize(ctx, req, resp)
+	// The code exchange goes to this token endpoint: a 5xx or 429 answer
+	// there is retried (RFC 6749 §5.2: an error response issues no token;
+	// if the server consumed the code anyway, the retry gets invalid_grant
+	// and the login fails as it would have without it).
+	return sdk.Authorize(WithTokenEndpoint(ctx, d.ASM.TokenEndpoint), req, resp)
 }
 
 func credentials(id, secret string) *oauthex.ClientCredentials {

@@ -3,20 +3,24 @@ package client
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 )
 
 // RetryTransport retries idempotent requests that failed for a reason that
-// may pass: a network error, a 5xx or a 429. Non-idempotent requests (POST:
-// a token exchange, a refresh that would burn a rotated refresh token, an
-// MCP message) and 4xx answers are never retried. The delay grows
-// exponentially with full jitter, is bounded by MaxDelay, and a Retry-After
-// header is honoured (RFC 9110 §10.2.3) unless it asks for longer than
-// MaxRetryAfter, in which case the answer is returned as is.
+// may pass: a network error, a 5xx or a 429. A POST to the token endpoint
+// (marked with WithTokenEndpoint) is retried only when the server answered
+// 5xx or 429, never after a network error (see retryPolicy). Other
+// non-idempotent requests (an MCP message, a registration) and 4xx answers
+// are never retried. The delay grows exponentially with full jitter, is
+// bounded by MaxDelay, and a Retry-After header is honoured (RFC 9110
+// §10.2.3) unless it asks for longer than MaxRetryAfter, in which case the
+// answer is returned as is.
 type RetryTransport struct {
 	// Base sends the requests; http.DefaultTransport when nil.
 	Base http.RoundTripper
@@ -53,19 +57,23 @@ func (t *RetryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if base == nil {
 		base = http.DefaultTransport
 	}
-	if !isIdempotent(req) {
+	policy := retryPolicyFor(req)
+	if policy == retryNever {
 		return base.RoundTrip(req)
 	}
 	for attempt := 0; ; attempt++ {
-		if attempt > 0 && req.Body != nil && req.GetBody != nil {
+		if attempt > 0 && req.Body != nil && req.Body != http.NoBody {
+			// The first attempt consumed the body: send a fresh copy,
+			// on a clone (a RoundTripper must not modify its request).
 			body, err := req.GetBody()
 			if err != nil {
-				return nil, err
+				return nil, fmt.Errorf("replay request body: %w", err)
 			}
+			req = req.Clone(req.Context())
 			req.Body = body
 		}
 		resp, err := base.RoundTrip(req)
-		if attempt >= t.MaxRetries || !retryable(req.Context(), resp, err) {
+		if attempt >= t.MaxRetries || !retryable(req.Context(), resp, err, policy) {
 			return resp, err
 		}
 		delay := t.backoff(attempt)
@@ -86,21 +94,75 @@ func (t *RetryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 }
 
-func isIdempotent(req *http.Request) bool {
+// retryPolicy says when a request may be sent again.
+type retryPolicy int
+
+const (
+	// retryNever: not idempotent (an MCP JSON-RPC POST, a registration).
+	retryNever retryPolicy = iota
+	// retryAlways: idempotent, retried after a network error, a 5xx or a 429.
+	retryAlways
+	// retryOnAnswer: a token request (RFC 6749 §3.2), retried only after a
+	// 5xx or 429 answer. That answer is an error response, so the
+	// authorization server issued no token (RFC 6749 §5.2): in particular
+	// a refresh it answered with an error rotated nothing, and sending the
+	// same refresh token again is exactly what the client may do. After a
+	// network error we cannot know whether the server processed the
+	// request: a refresh may have rotated the token and a replay would be
+	// refresh-token reuse (RFC 9700 §4.14.2), which revokes the family.
+	retryOnAnswer
+)
+
+func retryPolicyFor(req *http.Request) retryPolicy {
+	hasBody := req.Body != nil && req.Body != http.NoBody
+	if hasBody && req.GetBody == nil {
+		return retryNever // the body could not be sent twice
+	}
 	switch req.Method {
 	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodPut, http.MethodDelete:
-		return req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
+		return retryAlways
+	case http.MethodPost:
+		if isTokenRequest(req) {
+			return retryOnAnswer
+		}
 	}
-	return req.Header.Get("Idempotency-Key") != "" && req.GetBody != nil
+	if req.Header.Get("Idempotency-Key") != "" {
+		return retryAlways
+	}
+	return retryNever
 }
 
-func retryable(ctx context.Context, resp *http.Response, err error) bool {
+func retryable(ctx context.Context, resp *http.Response, err error, policy retryPolicy) bool {
 	if err != nil {
 		// A cancelled or expired context is the caller's decision, not a
 		// transient failure.
-		return ctx.Err() == nil && !errors.Is(err, context.Canceled)
+		return policy == retryAlways && ctx.Err() == nil && !errors.Is(err, context.Canceled)
 	}
 	return resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500
+}
+
+// tokenEndpointKey is the context key of WithTokenEndpoint.
+type tokenEndpointKey struct{}
+
+// WithTokenEndpoint returns a context in which a POST to endpoint (the
+// authorization server's token endpoint) is a token request, which the
+// RetryTransport retries after a 5xx or 429 answer. Only that exact URL is
+// marked: the same context also carries the registration POST and, in the
+// MCP client, JSON-RPC POSTs, which are never retried.
+func WithTokenEndpoint(ctx context.Context, endpoint string) context.Context {
+	if endpoint == "" {
+		return ctx
+	}
+	return context.WithValue(ctx, tokenEndpointKey{}, endpoint)
+}
+
+func isTokenRequest(req *http.Request) bool {
+	ep, _ := req.Context().Value(tokenEndpointKey{}).(string)
+	if ep == "" {
+		return false
+	}
+	u, err := url.Parse(ep)
+	return err == nil && u.String() == req.URL.String()
 }
 
 // backoff is exponential with full jitter ("AWS full jitter"), capped.

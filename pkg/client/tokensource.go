@@ -208,8 +208,11 @@ func (s *RefreshingTokenSource) refreshLocked(ctx context.Context) (*oauth2.Toke
 func (s *RefreshingTokenSource) doRefresh(ctx context.Context, old *oauth2.Token) (*oauth2.Token, error) {
 	// The caller may be a request whose context ends soon; the refresh is
 	// shared, so it runs on its own context bounded by the HTTP client's
-	// timeout.
+	// timeout. Marking the token endpoint lets the transport send the
+	// refresh again when the server answered 5xx or 429 (no token was
+	// issued then), never after a network error.
 	rctx := context.WithValue(context.WithoutCancel(ctx), oauth2.HTTPClient, s.client)
+	rctx = WithTokenEndpoint(rctx, s.cfg.Endpoint.TokenURL)
 	tok, err := s.cfg.TokenSource(rctx, &oauth2.Token{RefreshToken: old.RefreshToken}).Token()
 	if err != nil {
 		return nil, err

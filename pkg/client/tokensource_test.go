@@ -114,3 +114,41 @@ func TestShortLivedTokenIsNotRefreshedOnEveryCall(t *testing.T) {
 	assert.Equal(t, "a", tok.AccessToken)
 	assert.Equal(t, 0, ts.Refreshes(), "a 2s token is used for its first half, not refreshed at once")
 }
+
+// retryingClient is an OAuth HTTP client with the project's retrying
+// transport and no real waits.
+func retryingClient(maxRetries int) *http.Client {
+	rt := NewRetryTransport(nil, maxRetries)
+	rt.Sleep = func(context.Context, time.Duration) error { return nil }
+	return &http.Client{Timeout: 10 * time.Second, Transport: rt}
+}
+
+func TestTokenEndpoint500OnceIsRetried(t *testing.T) {
+	env := newEnv(t)
+	h := env.handler(t, func(c *HandlerConfig) { c.HTTPClient = retryingClient(2) })
+
+	// The code exchange: one 500, then the same exchange succeeds.
+	env.as.tokenFailures.Store(1)
+	require.NoError(t, h.Login(context.Background()))
+	assert.EqualValues(t, 2, env.as.tokenRequests.Load())
+	assert.EqualValues(t, 1, env.as.codeExchanges.Load(), "the 500 was answered before processing")
+	ts := h.Current()
+	first := ts.Current()
+
+	// A refresh answered with 500 issued nothing (RFC 6749 §5.2): the same
+	// refresh token is sent again and works.
+	env.as.tokenFailures.Store(1)
+	tok, err := ts.ForceRefresh(context.Background(), "")
+	require.NoError(t, err)
+	assert.NotEqual(t, first.AccessToken, tok.AccessToken)
+	assert.EqualValues(t, 4, env.as.tokenRequests.Load())
+	assert.EqualValues(t, 1, env.as.refreshes.Load())
+	assert.Equal(t, 1, ts.Refreshes(), "one refresh, sent twice by the transport")
+
+	// Always 500: bounded attempts, then a clear error.
+	env.as.tokenFailures.Store(100)
+	_, err = ts.ForceRefresh(context.Background(), "")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "server_error")
+	assert.EqualValues(t, 4+3, env.as.tokenRequests.Load(), "1 attempt + 2 retries")
+}
