@@ -353,9 +353,6 @@ def test_token_signed_with_the_real_key_is_accepted(auth, mcp, signing_key, seen
     assert initialize(mcp, token).status_code == 200
 
 
-@pytest.mark.xfail(strict=True, reason="the MCP server does not check the JWT typ header: RFC 9068 §4 says a resource "
-                   "server MUST refuse a JWT whose typ is not at+jwt (the AS's own verify.go does; "
-                   "pkg/mcpserver/verifier.go does not, and its Go tests mint access tokens with typ JWT)")
 @pytest.mark.parametrize("typ", ["JWT", None])
 def test_token_that_is_not_an_access_token_refused(auth, mcp, signing_key, seen_tokens, typ):
     """Signed by the real key with the right claims, but typed as something other than an access

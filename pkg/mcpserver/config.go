@@ -68,6 +68,11 @@ type AuthConfig struct {
 	IntrospectionCacheTTL     time.Duration `mapstructure:"introspection_cache_ttl"`
 	AcceptSessionTokenHeader  bool          `mapstructure:"accept_session_token_header"`
 	RequiredScope             string        `mapstructure:"required_scope"`
+	// RequireAtJWTTyp refuses JWT access tokens whose header typ is not
+	// "at+jwt" or "application/at+jwt" (RFC 9068 §4). Off only for
+	// authorization servers that type their access tokens "JWT" (Entra ID
+	// v2, Keycloak); jwt mode only, introspection has no header to check.
+	RequireAtJWTTyp bool `mapstructure:"require_at_jwt_typ"`
 }
 
 // ToolConfig is one [tools.<name>] table.
@@ -119,6 +124,7 @@ func Defaults() map[string]any {
 		"auth.introspection_cache_ttl":     "5s",
 		"auth.accept_session_token_header": false,
 		"auth.required_scope":              "mcp:read",
+		"auth.require_at_jwt_typ":          true,
 		"audit.file":                       "logs/audit.jsonl",
 		"audit.sync":                       "always",
 		"audit.fail_closed":                true,
@@ -147,7 +153,7 @@ func DefaultConfig() Config {
 			JWKSRefreshInterval: 5 * time.Minute, UnknownKIDRateLimit: 10 * time.Second,
 			Leeway: 30 * time.Second, Algorithms: []string{"RS256", "ES256"},
 			IntrospectionClientID: "mcp-service", IntrospectionCacheTTL: 5 * time.Second,
-			RequiredScope: "mcp:read",
+			RequiredScope: "mcp:read", RequireAtJWTTyp: true,
 		},
 		Tools: tools,
 		Audit: AuditConfig{File: "logs/audit.jsonl", Sync: "always", FailClosed: true},

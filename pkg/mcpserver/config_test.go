@@ -29,17 +29,20 @@ func TestShippedConfigLoadsWithAuthEnabled(t *testing.T) {
 	assert.True(t, cfg.Auth.Enabled, "the shipped config never disables auth")
 	assert.Equal(t, "127.0.0.1:3003", cfg.Server.Listen)
 	assert.Equal(t, []string{"mcp:read", "mcp:write"}, cfg.Tools["add_note"].Scopes)
+	assert.True(t, cfg.Auth.RequireAtJWTTyp, "the shipped config checks typ at+jwt (RFC 9068 §4)")
 }
 
 func TestEnvOverrides(t *testing.T) {
 	t.Setenv("MCPTEST_SERVER_LISTEN", "127.0.0.1:4000")
 	t.Setenv("MCPTEST_AUTH_ISSUER", "http://127.0.0.1:4001")
 	t.Setenv("MCPTEST_TOOLS_ECHO_SCOPES", "mcp:read,mcp:write")
+	t.Setenv("MCPTEST_AUTH_REQUIRE_AT_JWT_TYP", "false")
 	var cfg Config
 	require.NoError(t, config.Load(config.Options{EnvPrefix: "MCPTEST", Defaults: Defaults()}, &cfg))
 	assert.Equal(t, "127.0.0.1:4000", cfg.Server.Listen)
 	assert.Equal(t, "http://127.0.0.1:4001", cfg.Auth.Issuer)
 	assert.Equal(t, []string{"mcp:read", "mcp:write"}, cfg.Tools["echo"].Scopes)
+	assert.False(t, cfg.Auth.RequireAtJWTTyp)
 }
 
 func TestValidateNamesBadKey(t *testing.T) {

@@ -85,6 +85,7 @@ func FuzzVerifyJWT(f *testing.F) {
 	sign := func(method jwt.SigningMethod, key any, claims jwt.MapClaims, kid string) string {
 		tok := jwt.NewWithClaims(method, claims)
 		tok.Header["kid"] = kid
+		tok.Header["typ"] = "at+jwt"
 		s, err := tok.SignedString(key)
 		require.NoError(f, err)
 		return s

@@ -119,3 +119,15 @@ func TestAuthDisabledForBenchmarks(t *testing.T) {
 	require.NoError(t, err)
 	assert.False(t, res.IsError)
 }
+
+// TestIntrospectionIgnoresTyp: in introspection mode the authorization
+// server decides; the JWT typ check (a jwt-mode check) does not apply, so a
+// JWT-shaped token typed "JWT" that the AS says is active is accepted.
+func TestIntrospectionIgnoresTyp(t *testing.T) {
+	env, table := newIntrospectionEnv(t)
+	require.True(t, env.cfg.Auth.RequireAtJWTTyp)
+	tok := env.iss.signTyped(env.iss.current(), env.iss.claims("carol", testResource, "mcp:read", env.clock.Now()), "JWT")
+	table.set(tok, activeAnswer(env, "carol", testResource, "mcp:read"))
+	res := env.post(initializeBody, bearer(tok))
+	assert.Equal(t, http.StatusOK, res.StatusCode, readBody(t, res))
+}

@@ -140,11 +140,23 @@ func (iss *testIssuer) claims(subject, aud, scope string, now time.Time) jwt.Map
 	}
 }
 
-// sign signs claims with key k (kid header set).
+// sign signs claims with key k as an RFC 9068 access token (kid header
+// set, typ at+jwt as the authorization server sets it).
 func (iss *testIssuer) sign(k *testKey, claims jwt.MapClaims) string {
+	return iss.signTyped(k, claims, "at+jwt")
+}
+
+// signTyped signs claims with key k and header typ; an empty typ leaves the
+// header without one.
+func (iss *testIssuer) signTyped(k *testKey, claims jwt.MapClaims, typ string) string {
 	method := jwt.GetSigningMethod(k.alg)
 	tok := jwt.NewWithClaims(method, claims)
 	tok.Header["kid"] = k.kid
+	if typ == "" {
+		delete(tok.Header, "typ")
+	} else {
+		tok.Header["typ"] = typ
+	}
 	s, err := tok.SignedString(k.priv)
 	require.NoError(iss.t, err)
 	return s

@@ -73,10 +73,12 @@ func TestRefusedTokens(t *testing.T) {
 	pubPEM := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER})
 	hs := jwt.NewWithClaims(jwt.SigningMethodHS256, valid())
 	hs.Header["kid"] = key.kid
+	hs.Header["typ"] = "at+jwt"
 	hsToken, err := hs.SignedString(pubPEM)
 	require.NoError(t, err)
 	none := jwt.NewWithClaims(jwt.SigningMethodNone, valid())
 	none.Header["kid"] = key.kid
+	none.Header["typ"] = "at+jwt"
 	noneToken, err := none.SignedString(jwt.UnsafeAllowNoneSignatureType)
 	require.NoError(t, err)
 	good := iss.sign(key, valid())
@@ -88,6 +90,7 @@ func TestRefusedTokens(t *testing.T) {
 	}
 	tampered := parts[0] + "." + parts[1] + "." + string(sig)
 	noKid := jwt.NewWithClaims(jwt.SigningMethodRS256, valid())
+	noKid.Header["typ"] = "at+jwt"
 	noKidToken, err := noKid.SignedString(key.priv)
 	require.NoError(t, err)
 
@@ -115,6 +118,7 @@ func TestRefusedTokens(t *testing.T) {
 		"jku ignored": func() string {
 			tok := jwt.NewWithClaims(jwt.SigningMethodRS256, valid())
 			tok.Header["kid"] = uuid.NewString()
+			tok.Header["typ"] = "at+jwt"
 			tok.Header["jku"] = "http://127.0.0.1:1/jwks"
 			s, err := tok.SignedString(unknownKid.priv)
 			require.NoError(t, err)

@@ -4,8 +4,9 @@ package mcpserver
 // profile, RFC 7519 §7.2, RFC 8707 audience, MCP authorization "Token
 // Handling"): signature against the authorization server's JWKS (RFC 7517),
 // found through its metadata's jwks_uri (RFC 8414) unless configured, with
-// an algorithm allowlist, exact issuer, this server's resource as audience,
-// and exp/nbf/iat with a small leeway.
+// an algorithm allowlist, the header typ "at+jwt" (RFC 9068 §4, RFC 8725
+// §3.11; auth.require_at_jwt_typ), exact issuer, this server's resource as
+// audience, and exp/nbf/iat with a small leeway.
 
 import (
 	"context"
@@ -253,12 +254,33 @@ func (v *jwtVerifier) Verify(ctx context.Context, token string) (*Identity, erro
 	return id, nil
 }
 
+// errNotAccessTokenTyp refuses a JWT whose header typ does not say it is an
+// access token.
+var errNotAccessTokenTyp = errors.New(`token header typ is not "at+jwt"`)
+
+// isAccessTokenTyp reports whether a JWT header types the token as an
+// RFC 9068 access token. RFC 9068 §4 lets a resource server accept only
+// "at+jwt" or "application/at+jwt"; media type names are case-insensitive
+// (RFC 7515 §4.1.9, RFC 8725 §3.11), so "AT+JWT" is the same type. A
+// missing typ is refused: it is what an ID token or any other JWT signed by
+// the same key may carry, and explicit typing exists to tell them apart.
+func isAccessTokenTyp(header map[string]any) bool {
+	typ, ok := header["typ"].(string)
+	return ok && (strings.EqualFold(typ, "at+jwt") || strings.EqualFold(typ, "application/at+jwt"))
+}
+
 // keyfunc looks the verification key up by kid. Keys come only from the
 // configured JWKS: jku, x5u and embedded jwk headers are ignored, because
-// honouring them would let the token choose its own key.
+// honouring them would let the token choose its own key. The typ check comes
+// first, so a JWT of another kind (an ID token signed by the same key: same
+// iss, and aud can be made to match) is refused without a key lookup and
+// cannot trigger a JWKS refresh.
 func (v *jwtVerifier) keyfunc(ctx context.Context, kf keyfunc.Keyfunc) jwt.Keyfunc {
 	lookup := kf.KeyfuncCtx(ctx)
 	return func(t *jwt.Token) (any, error) {
+		if v.cfg.RequireAtJWTTyp && !isAccessTokenTyp(t.Header) {
+			return nil, errNotAccessTokenTyp
+		}
 		kid, ok := t.Header["kid"].(string)
 		if !ok || kid == "" {
 			return nil, errors.New("token header has no kid")
@@ -298,6 +320,10 @@ func invalidToken(reason, desc string) error { return &tokenError{reason: reason
 // the failed check, never key material.
 func describeJWTError(err error) error {
 	switch {
+	case errors.Is(err, errNotAccessTokenTyp):
+		// Before ErrTokenUnverifiable, which golang-jwt also wraps around
+		// every keyfunc error.
+		return invalidToken("wrong_typ", "not an access token (typ must be at+jwt)")
 	case errors.Is(err, jwt.ErrTokenMalformed):
 		return invalidToken("malformed", "malformed token")
 	case errors.Is(err, jwt.ErrTokenSignatureInvalid):

@@ -139,3 +139,62 @@ func TestJWKSResponseBodyIsBounded(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, int64(maxJWKSBytes), n)
 }
+
+// TestAccessTokenTyp: RFC 9068 §4 makes a resource server refuse a JWT not
+// typed as an access token; the type is compared case-insensitively with
+// or without the "application/" prefix (RFC 8725 §3.11, RFC 7515 §4.1.9).
+func TestAccessTokenTyp(t *testing.T) {
+	env := newTestEnv(t, nil)
+	claims := func() jwt.MapClaims { return env.iss.claims("alice", testResource, "mcp:read", env.clock.Now()) }
+	for _, typ := range []string{"at+jwt", "application/at+jwt", "AT+JWT", "Application/At+Jwt"} {
+		res := env.post(initializeBody, bearer(env.iss.signTyped(env.iss.current(), claims(), typ)))
+		assert.Equal(t, http.StatusOK, res.StatusCode, "typ %q: %s", typ, readBody(t, res))
+	}
+	for _, typ := range []string{"JWT", "", "jwt", "at+jwt ", "application/jwt", "secevent+jwt", "at+jwt; v=1"} {
+		res := env.post(initializeBody, bearer(env.iss.signTyped(env.iss.current(), claims(), typ)))
+		require.Equal(t, http.StatusUnauthorized, res.StatusCode, "typ %q", typ)
+		p := challengeParams(t, res)
+		assert.Equal(t, "invalid_token", p["error"], "typ %q", typ)
+		assert.Contains(t, p["error_description"], "at+jwt", "typ %q", typ)
+		assert.Equal(t, env.srv.resourceMetadataURL, p["resource_metadata"], "typ %q", typ)
+	}
+	assert.Equal(t, 7.0, counterValue(t, env.srv.metrics.AuthFailures.WithLabelValues("wrong_typ")))
+}
+
+func TestAccessTokenTypNonStringRefused(t *testing.T) {
+	env := newTestEnv(t, nil)
+	tok := jwt.NewWithClaims(jwt.SigningMethodRS256, env.iss.claims("alice", testResource, "mcp:read", env.clock.Now()))
+	tok.Header["kid"] = env.iss.current().kid
+	tok.Header["typ"] = []string{"at+jwt"}
+	s, err := tok.SignedString(env.iss.current().priv)
+	require.NoError(t, err)
+	res := env.post(initializeBody, bearer(s))
+	require.Equal(t, http.StatusUnauthorized, res.StatusCode)
+	assert.Equal(t, "invalid_token", challengeParams(t, res)["error"])
+}
+
+// TestWrongTypCostsNoJWKSFetch: the typ check runs before the key lookup, so
+// mistyped tokens with unknown kids cannot make the server refetch the JWKS.
+func TestWrongTypCostsNoJWKSFetch(t *testing.T) {
+	env := newTestEnv(t, nil)
+	start := env.iss.jwksHits.Load()
+	k := *env.iss.current()
+	k.kid = uuid.NewString()
+	tok := env.iss.signTyped(&k, env.iss.claims("alice", testResource, "mcp:read", env.clock.Now()), "JWT")
+	require.Equal(t, http.StatusUnauthorized, env.post(initializeBody, bearer(tok)).StatusCode)
+	assert.Equal(t, start, env.iss.jwksHits.Load())
+}
+
+// TestAccessTokenTypCheckCanBeSwitchedOff: auth.require_at_jwt_typ = false
+// is for authorization servers that type access tokens "JWT" (Entra ID v2,
+// Keycloak); every other check still applies.
+func TestAccessTokenTypCheckCanBeSwitchedOff(t *testing.T) {
+	env := newTestEnv(t, func(c *Config) { c.Auth.RequireAtJWTTyp = false })
+	now := env.clock.Now()
+	for _, typ := range []string{"JWT", "", "at+jwt"} {
+		res := env.post(initializeBody, bearer(env.iss.signTyped(env.iss.current(), env.iss.claims("alice", testResource, "mcp:read", now), typ)))
+		assert.Equal(t, http.StatusOK, res.StatusCode, "typ %q", typ)
+	}
+	wrongAud := env.iss.signTyped(env.iss.current(), env.iss.claims("alice", "http://elsewhere/mcp", "mcp:read", now), "JWT")
+	assert.Equal(t, http.StatusUnauthorized, env.post(initializeBody, bearer(wrongAud)).StatusCode)
+}
