@@ -65,7 +65,15 @@ func newVerifier(ctx context.Context, jwksURL, issuer, resource string) (auth.To
 	)
 	return func(ctx context.Context, token string, _ *http.Request) (*auth.TokenInfo, error) {
 		var c accessClaims
-		if _, err := parser.ParseWithClaims(token, &c, keys.KeyfuncCtx(ctx)); err != nil {
+		keyFor := func(t *jwt.Token) (any, error) {
+			// RFC 9068 §4: an ID token (typ JWT) signed by the same key is not an access token.
+			if typ, _ := t.Header["typ"].(string); !strings.EqualFold(typ, "at+jwt") &&
+				!strings.EqualFold(typ, "application/at+jwt") {
+				return nil, errors.New(`token typ is not "at+jwt"`)
+			}
+			return keys.KeyfuncCtx(ctx)(t)
+		}
+		if _, err := parser.ParseWithClaims(token, &c, keyFor); err != nil {
 			return nil, fmt.Errorf("%w: %v", auth.ErrInvalidToken, err)
 		}
 		if c.Subject == "" {
