@@ -228,7 +228,19 @@ func (s *Server) approve(w http.ResponseWriter, r *http.Request, az authorizatio
 		q.Set("state", az.Request.State)
 	}
 	s.log.InfoContext(r.Context(), "authorization approved", "client_id", az.Client.ID, "sub", subject, "scope", az.Scope, "code_hash", hashPrefix(code))
-	http.Redirect(w, r, appendQuery(az.RedirectURI, q), http.StatusFound)
+	http.Redirect(w, r, appendQuery(az.RedirectURI, q), redirectStatus(r))
+}
+
+// redirectStatus is the status of a redirect back to the client. After the
+// consent form's POST it is 303 See Other, so the browser GETs the redirect
+// URI: with 307 it would re-POST the form (user choice, CSRF token) to the
+// client, and 302 leaves the method to the browser (RFC 9700 §4.12,
+// RFC 9110 §15.4.4). The GET authorization request keeps the customary 302.
+func redirectStatus(r *http.Request) int {
+	if r.Method == http.MethodPost {
+		return http.StatusSeeOther
+	}
+	return http.StatusFound
 }
 
 // issueCode stores a new single-use code, bound to the client, redirect

@@ -56,7 +56,7 @@ func TestConsentApproveAsChosenUser(t *testing.T) {
 	e := manualEnv(t)
 	id, csrf, cookie, verifier := consentPageFor(t, e, authzParams{scope: "openid mcp:read"})
 	form := url.Values{"request_id": {id}, "csrf_token": {csrf}, "action": {"approve"}, "user": {"bob"}}
-	params := redirectQuery(t, e.postForm("/authorize/decision", form, cookieHeader(cookie)), testRedirect)
+	params := decisionRedirectQuery(t, e.postForm("/authorize/decision", form, cookieHeader(cookie)), testRedirect)
 	require.NotEmpty(t, params.Get("code"))
 	assert.Equal(t, "st", params.Get("state"))
 	assert.Equal(t, e.srv.Issuer(), params.Get("iss"))
@@ -78,7 +78,7 @@ func TestConsentCustomSubjectAndClaims(t *testing.T) {
 		"request_id": {id}, "csrf_token": {csrf}, "action": {"approve"}, "user": {customUserSentinel},
 		"custom_subject": {"carol"}, "custom_claims": {`{"email":"carol@example.com","groups":["dev"]}`},
 	}
-	params := redirectQuery(t, e.postForm("/authorize/decision", form, cookieHeader(cookie)), testRedirect)
+	params := decisionRedirectQuery(t, e.postForm("/authorize/decision", form, cookieHeader(cookie)), testRedirect)
 	tok := e.exchange(authorized{code: params.Get("code"), verifier: verifier, redirect: testRedirect, clientID: testPublicClient}, nil)
 	require.Equal(t, http.StatusOK, tok.StatusCode)
 	claims := e.verify(str(decode(t, tok)["access_token"]))
@@ -103,7 +103,7 @@ func TestConsentBadCustomClaims(t *testing.T) {
 				"request_id": {id}, "csrf_token": {csrf}, "action": {"approve"}, "user": {customUserSentinel},
 				"custom_subject": {"carol"}, "custom_claims": {claims},
 			}
-			params := redirectQuery(t, e.postForm("/authorize/decision", form, cookieHeader(cookie)), testRedirect)
+			params := decisionRedirectQuery(t, e.postForm("/authorize/decision", form, cookieHeader(cookie)), testRedirect)
 			assert.Equal(t, ErrInvalidRequest, params.Get("error"))
 			assert.Empty(t, params.Get("code"))
 		})
@@ -114,7 +114,7 @@ func TestConsentDeny(t *testing.T) {
 	e := manualEnv(t)
 	id, csrf, cookie, _ := consentPageFor(t, e, authzParams{})
 	form := url.Values{"request_id": {id}, "csrf_token": {csrf}, "action": {"deny"}, "user": {"alice"}}
-	params := redirectQuery(t, e.postForm("/authorize/decision", form, cookieHeader(cookie)), testRedirect)
+	params := decisionRedirectQuery(t, e.postForm("/authorize/decision", form, cookieHeader(cookie)), testRedirect)
 	assert.Equal(t, ErrAccessDenied, params.Get("error"))
 	assert.Equal(t, "st", params.Get("state"))
 	assert.Equal(t, e.srv.Issuer(), params.Get("iss"))
@@ -126,7 +126,7 @@ func TestConsentDenyNextLoginAppliesToApprove(t *testing.T) {
 	id, csrf, cookie, _ := consentPageFor(t, e, authzParams{})
 	e.srv.DenyNextLogin()
 	form := url.Values{"request_id": {id}, "csrf_token": {csrf}, "action": {"approve"}, "user": {"alice"}}
-	params := redirectQuery(t, e.postForm("/authorize/decision", form, cookieHeader(cookie)), testRedirect)
+	params := decisionRedirectQuery(t, e.postForm("/authorize/decision", form, cookieHeader(cookie)), testRedirect)
 	assert.Equal(t, ErrAccessDenied, params.Get("error"))
 }
 
@@ -176,6 +176,6 @@ func TestConsentUnknownUser(t *testing.T) {
 	e := manualEnv(t)
 	id, csrf, cookie, _ := consentPageFor(t, e, authzParams{})
 	form := url.Values{"request_id": {id}, "csrf_token": {csrf}, "action": {"approve"}, "user": {"mallory"}}
-	params := redirectQuery(t, e.postForm("/authorize/decision", form, cookieHeader(cookie)), testRedirect)
+	params := decisionRedirectQuery(t, e.postForm("/authorize/decision", form, cookieHeader(cookie)), testRedirect)
 	assert.Equal(t, ErrInvalidRequest, params.Get("error"))
 }

@@ -119,7 +119,7 @@ func (s *Server) redirectError(w http.ResponseWriter, r *http.Request, redirectU
 	if state != "" {
 		q.Set("state", state)
 	}
-	http.Redirect(w, r, appendQuery(redirectURI, q), http.StatusFound)
+	http.Redirect(w, r, appendQuery(redirectURI, q), redirectStatus(r))
 }
 
 // appendQuery adds q to the query of a registered redirect URI, keeping the

@@ -225,11 +225,23 @@ func authorizeQuery(p authzParams, challenge, state string) url.Values {
 	return q
 }
 
-// redirectQuery returns the query of a redirect response after checking its
-// target.
+// redirectQuery returns the query of the 302 redirect that answers a GET
+// authorization request, after checking its target.
 func redirectQuery(t *testing.T, resp *http.Response, target string) url.Values {
 	t.Helper()
-	require.Equal(t, http.StatusFound, resp.StatusCode)
+	return redirectQueryStatus(t, resp, http.StatusFound, target)
+}
+
+// decisionRedirectQuery returns the query of the 303 redirect that answers
+// the consent form's POST (RFC 9700 §4.12), after checking its target.
+func decisionRedirectQuery(t *testing.T, resp *http.Response, target string) url.Values {
+	t.Helper()
+	return redirectQueryStatus(t, resp, http.StatusSeeOther, target)
+}
+
+func redirectQueryStatus(t *testing.T, resp *http.Response, status int, target string) url.Values {
+	t.Helper()
+	require.Equal(t, status, resp.StatusCode)
 	loc, err := url.Parse(resp.Header.Get("Location"))
 	require.NoError(t, err)
 	require.Equal(t, target, loc.Scheme+"://"+loc.Host+loc.Path)
