@@ -404,6 +404,25 @@ def test_readme_commands_outside_runnable_blocks_name_real_commands():
     assert (REPO / "docs/examples/README.md").exists() and "docs/examples/README.md" in text
 
 
+TROUBLESHOOTING_MESSAGES = [
+    # what README's Troubleshooting quotes, as the code prints it
+    "is already in use", "no PEM block found", "authorization server keys not available yet; retrying",
+    "token not valid yet", "token expired", "token issued in the future", "token not issued for this resource",
+    "wrong issuer", "this call needs", "not an access token (typ must be at+jwt)",
+]
+
+
+def test_troubleshooting_quotes_real_messages():
+    text = README.read_text()
+    section = text[text.index("## Troubleshooting"):]
+    sources = "\n".join(p.read_text() for d in ("pkg", "cmd") for p in (REPO / d).rglob("*.go")
+                        if not p.name.endswith("_test.go"))
+    sources += (REPO / "scripts" / "demo.sh").read_text()
+    for message in TROUBLESHOOTING_MESSAGES:
+        assert message in section, f"Troubleshooting no longer quotes {message!r}"
+        assert message in sources, f"no code prints {message!r} any more: update README's Troubleshooting"
+
+
 # ---------------------------------------------------------------------------------------------
 # 3. links, code references and test names in the docs
 
