@@ -294,6 +294,23 @@ def test_server_logs_hold_no_token_after_the_readme_walkthrough(readme_run):
             assert code not in text, f"an authorization code in the {name}"
 
 
+GO_BLOCK_RE = re.compile(r"^```go\n(.*?)^```", re.M | re.S)
+
+
+def test_integration_go_snippets_are_the_compiled_examples():
+    """Every line of code in INTEGRATION.md's Go blocks is in docs/integration/example_test.go,
+    which `go test ./...` compiles and runs: the snippets cannot drift from working code."""
+    doc = (REPO / "docs" / "INTEGRATION.md").read_text()
+    source = {line.strip() for line in (REPO / "docs" / "integration" / "example_test.go").read_text().splitlines()}
+    blocks = GO_BLOCK_RE.findall(doc)
+    assert len(blocks) >= 6
+    for block in blocks:
+        for line in block.splitlines():
+            code = line.strip()
+            if code and not code.startswith("//"):
+                assert code in source, f"INTEGRATION.md shows a line example_test.go lacks: {code}"
+
+
 PYTEST_BLOCK_RE = re.compile(r"^<!-- runnable-pytest -->\n```python\n(.*?)^```", re.M | re.S)
 
 
