@@ -397,9 +397,6 @@ def test_12_refresh_token_revoked_server_side(client, control, auth):
     assert new["refresh_token"] != old["refresh_token"] and auth.is_active(new["refresh_token"])
 
 
-@pytest.mark.xfail(strict=True, reason="client processes sharing a token cache each refresh the same expired "
-                   "token: the cache lock covers only the file write, not the refresh, so the second refresh "
-                   "presents a rotated token, the AS revokes the family and the other runs log in again")
 def test_13_concurrent_calls_with_an_expired_token_refresh_once(client, control, auth):
     client.ok("login")
     expire_cached(client)

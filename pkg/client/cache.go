@@ -21,6 +21,14 @@ const cacheVersion = 1
 // maxCacheBytes bounds how much of the cache file is read.
 const maxCacheBytes = 4 << 20
 
+// lockWait bounds how long a writer waits for another process holding the
+// cache lock (writes take milliseconds; a longer wait means a stuck peer).
+const lockWait = 10 * time.Second
+
+// ErrCacheBusy is wrapped by the error of a cache operation that waited too
+// long for another process holding the cache lock.
+var ErrCacheBusy = errors.New("token cache locked by another process")
+
 // ClientRecord is the OAuth client the tokens were issued to. A dynamically
 // registered client (RFC 7591) is kept so the next run reuses it instead of
 // registering again.
@@ -168,17 +176,69 @@ func (c *Cache) Update(key string, fn func(*Entry) *Entry) error {
 		applyUpdate(c.mem, key, fn, c.Now())
 		return nil
 	}
-	if err := os.MkdirAll(filepath.Dir(c.path), 0o700); err != nil {
-		return fmt.Errorf("create cache dir: %w", err)
-	}
-	unlock, err := lockFile(c.path + ".lock")
+	unlock, err := c.lock(lockWait)
 	if err != nil {
-		return fmt.Errorf("lock token cache: %w", err)
+		return err
 	}
 	defer unlock()
 	f := c.read()
 	applyUpdate(f, key, fn, c.Now())
 	return c.write(f)
+}
+
+// Exclusive runs fn on the entry for key (a copy; nil when absent) with the
+// cache locked, against this process and other processes, for the whole
+// call: a decision fn takes on the entry ("nobody has refreshed this token
+// yet") still holds when its result is stored. fn may do network I/O; wait
+// bounds how long to wait for another process holding the lock. A non-nil
+// entry returned by fn is stored before the lock is released; when fn
+// fails nothing is stored and its error is returned as is. When the lock
+// cannot be taken fn is not called and the error says why (wrapping
+// ErrCacheBusy when another process held it too long).
+func (c *Cache) Exclusive(key string, wait time.Duration, fn func(cur *Entry) (*Entry, error)) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	f := c.mem
+	if c.path != "" {
+		unlock, err := c.lock(wait)
+		if err != nil {
+			return err
+		}
+		defer unlock()
+		f = c.read()
+	} else if f == nil {
+		f = &cacheFile{Version: cacheVersion, Entries: map[string]*Entry{}}
+		c.mem = f
+	}
+	var cur *Entry
+	if e, ok := f.Entries[key]; ok {
+		cp := *e
+		cur = &cp
+	}
+	next, err := fn(cur)
+	if err != nil || next == nil {
+		return err
+	}
+	next.UpdatedAt = c.Now()
+	f.Entries[key] = next
+	if c.path == "" {
+		return nil
+	}
+	return c.write(f)
+}
+
+// lock takes the cross-process lock (a sibling ".lock" file, so the cache
+// file itself can be replaced by rename while it is held). c.mu must be
+// held.
+func (c *Cache) lock(wait time.Duration) (func(), error) {
+	if err := os.MkdirAll(filepath.Dir(c.path), 0o700); err != nil {
+		return nil, fmt.Errorf("create cache dir: %w", err)
+	}
+	unlock, err := lockFile(c.path+".lock", wait)
+	if err != nil {
+		return nil, fmt.Errorf("lock token cache: %w", err)
+	}
+	return unlock, nil
 }
 
 // Put stores e under its key.

@@ -469,6 +469,7 @@ func (h *Handler) tokenSourceFor(e *Entry, tok *oauth2.Token, obtained time.Time
 		Now:        h.cfg.Now,
 		ObtainedAt: obtained,
 		Persist:    func(t *oauth2.Token) { h.persist(&entry, t) },
+		Shared:     &cacheRefreshLock{h: h, entry: entry},
 	})
 }
 
@@ -476,18 +477,87 @@ func (h *Handler) tokenSourceFor(e *Entry, tok *oauth2.Token, obtained time.Time
 // failed login.
 func (h *Handler) persist(e *Entry, tok *oauth2.Token) {
 	err := h.cfg.Cache.Update(e.Key(), func(cur *Entry) *Entry {
-		next := *e
-		prevScope := ""
-		if cur != nil && cur.Token != nil {
-			prevScope = cur.Token.Scope
-		}
-		next.Token = TokenRecordFrom(tok, prevScope)
-		next.Token.ObtainedAt = h.cfg.Now().UTC()
-		return &next
+		return withToken(e, cur, tok, h.cfg.Now())
 	})
 	if err != nil {
 		h.cfg.Warn("token cache: " + err.Error())
 	}
+}
+
+// withToken is e holding tok, received at obtained; the scope of cur (the
+// entry stored now) is kept when the token response did not repeat it.
+func withToken(e, cur *Entry, tok *oauth2.Token, obtained time.Time) *Entry {
+	next := *e
+	prevScope := ""
+	if cur != nil && cur.Token != nil {
+		prevScope = cur.Token.Scope
+	}
+	next.Token = TokenRecordFrom(tok, prevScope)
+	next.Token.ObtainedAt = obtained.UTC()
+	return &next
+}
+
+// cacheRefreshLock is the RefreshLock of one cache entry: the token cache's
+// cross-process lock, held across the whole refresh, so that runs of the
+// CLI sharing the cache refresh a rotated token once between them.
+type cacheRefreshLock struct {
+	h     *Handler
+	entry Entry
+	// wait bounds the wait for the lock (0: refreshLockWait).
+	wait time.Duration
+}
+
+// WithRefreshLock implements RefreshLock.
+func (l *cacheRefreshLock) WithRefreshLock(fn func(*StoredToken) (*StoredToken, error)) error {
+	wait := l.wait
+	if wait == 0 {
+		wait = l.h.refreshLockWait()
+	}
+	called := false
+	var fnErr error
+	err := l.h.cfg.Cache.Exclusive(l.entry.Key(), wait, func(cur *Entry) (*Entry, error) {
+		called = true
+		next, err := fn(storedToken(cur, l.entry.Client))
+		if err != nil || next == nil {
+			fnErr = err
+			return nil, err
+		}
+		return withToken(&l.entry, cur, next.Token, next.ObtainedAt), nil
+	})
+	switch {
+	case called && fnErr != nil:
+		return fnErr
+	case called:
+		if err != nil {
+			l.h.cfg.Warn("token cache: " + err.Error())
+		}
+		return nil
+	case errors.Is(err, ErrCacheBusy):
+		// Refreshing anyway could present a token the lock holder is
+		// rotating right now.
+		return fmt.Errorf("refresh: %w", err)
+	}
+	// The cache cannot be locked at all (e.g. its directory cannot be
+	// created): no other process can share it either, so refresh alone
+	// and keep the tokens in memory.
+	l.h.cfg.Warn("token cache: " + err.Error())
+	_, err = fn(nil)
+	return err
+}
+
+// storedToken is the token of cur when it was issued to client.
+func storedToken(cur *Entry, client *ClientRecord) *StoredToken {
+	if cur == nil || cur.Token == nil || cur.Client == nil || client == nil || cur.Client.ClientID != client.ClientID {
+		return nil
+	}
+	return &StoredToken{Token: cur.Token.OAuth2Token(), ObtainedAt: cur.Token.ObtainedAt}
+}
+
+// refreshLockWait bounds the wait for another process's refresh: at least
+// the lock's usual wait, and long enough for a refresh with its retries
+// (bounded by the HTTP client's timeout).
+func (h *Handler) refreshLockWait() time.Duration {
+	return max(lockWait, h.cfg.HTTPClient.Timeout+5*time.Second)
 }
 
 // fetcher wraps the configured fetcher: adds login_hint and reports steps.

@@ -1,8 +1,8 @@
 package client
 
 // This file implements the refreshing token source (RFC 6749 §6): refresh
-// before expiry, one shared refresh for concurrent callers, rotated tokens
-// persisted.
+// before expiry, one shared refresh for concurrent callers (in this process,
+// and with a RefreshLock across processes), rotated tokens persisted.
 
 import (
 	"context"
@@ -34,6 +34,7 @@ type RefreshingTokenSource struct {
 	client *http.Client
 	// Persist stores a new token (nil: not stored).
 	persist func(*oauth2.Token)
+	shared  RefreshLock
 	now     func() time.Time
 	skew    time.Duration
 
@@ -53,10 +54,37 @@ type refreshCall struct {
 	err  error
 }
 
+// StoredToken is a token as stored where other processes can see it.
+type StoredToken struct {
+	Token *oauth2.Token
+	// ObtainedAt is when the token was received (zero: unknown).
+	ObtainedAt time.Time
+}
+
+// RefreshLock coordinates the refreshes of token sources in different
+// processes that share stored tokens (several runs of the CLI over one
+// token cache). With refresh-token rotation, two processes refreshing the
+// same refresh token means the second presents a token that was already
+// rotated, which the authorization server must treat as a stolen token and
+// answer by revoking the whole family (RFC 9700 §4.14.2, OAuth 2.1 §4.3.1).
+type RefreshLock interface {
+	// WithRefreshLock holds a lock shared with the other processes while
+	// it calls fn with the token stored now (nil: none, or the store is
+	// unusable), and stores the token fn returns (nil: nothing new) before
+	// releasing it. It returns fn's error, or why the lock could not be
+	// held; a failure to store fn's token is reported by the
+	// implementation, not returned (the token is good all the same).
+	WithRefreshLock(fn func(stored *StoredToken) (*StoredToken, error)) error
+}
+
 // TokenSourceOptions are the optional parts of a RefreshingTokenSource.
 type TokenSourceOptions struct {
-	// Persist is called with every new token.
+	// Persist is called with every new token, except the refreshed ones
+	// when Shared is set (Shared stores those).
 	Persist func(*oauth2.Token)
+	// Shared, when set, runs every refresh under a lock shared with other
+	// processes, and adopts a token another process already refreshed.
+	Shared RefreshLock
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 	// Skew is how early to refresh; DefaultRefreshSkew when zero.
@@ -70,7 +98,7 @@ type TokenSourceOptions struct {
 // refreshes through cfg's token endpoint with client.
 func NewRefreshingTokenSource(cfg *oauth2.Config, client *http.Client, tok *oauth2.Token, opts TokenSourceOptions) *RefreshingTokenSource {
 	s := &RefreshingTokenSource{cfg: cfg, client: client, tok: tok, persist: opts.Persist,
-		now: opts.Now, skew: opts.Skew}
+		shared: opts.Shared, now: opts.Now, skew: opts.Skew}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -144,19 +172,25 @@ func (s *RefreshingTokenSource) ForceRefresh(ctx context.Context, staleAccess st
 }
 
 func (s *RefreshingTokenSource) freshLocked() bool {
-	if s.tok == nil || s.tok.AccessToken == "" {
-		return false
-	}
-	return s.tok.Expiry.IsZero() || s.now().Add(s.skewLocked()).Before(s.tok.Expiry)
+	return s.isFresh(s.tok, s.obtained)
 }
 
-// skewLocked is the refresh margin: at most half the token's lifetime, so a
+// isFresh reports whether tok, received at obtained, is usable without a
+// refresh. It reads only fields set at construction.
+func (s *RefreshingTokenSource) isFresh(tok *oauth2.Token, obtained time.Time) bool {
+	if tok == nil || tok.AccessToken == "" {
+		return false
+	}
+	return tok.Expiry.IsZero() || s.now().Add(s.skewFor(tok, obtained)).Before(tok.Expiry)
+}
+
+// skewFor is the refresh margin: at most half the token's lifetime, so a
 // server issuing very short-lived tokens does not get a refresh per request.
-func (s *RefreshingTokenSource) skewLocked() time.Duration {
-	if s.obtained.IsZero() {
+func (s *RefreshingTokenSource) skewFor(tok *oauth2.Token, obtained time.Time) time.Duration {
+	if obtained.IsZero() {
 		return s.skew
 	}
-	return min(s.skew, s.tok.Expiry.Sub(s.obtained)/2)
+	return min(s.skew, tok.Expiry.Sub(obtained)/2)
 }
 
 // refreshLocked is called with s.mu held and releases it. The first caller
@@ -177,16 +211,15 @@ func (s *RefreshingTokenSource) refreshLocked(ctx context.Context) (*oauth2.Toke
 	}
 	c := &refreshCall{done: make(chan struct{})}
 	s.inflight = c
-	s.refresh++
 	old := s.tok
 	s.mu.Unlock()
 
-	tok, err := s.doRefresh(ctx, old)
+	tok, obtained, err := s.obtain(ctx, old)
 
 	s.mu.Lock()
 	s.inflight = nil
 	if err == nil {
-		s.tok, s.obtained = tok, s.now()
+		s.tok, s.obtained = tok, obtained
 	} else if isInvalidGrant(err) || isInvalidClient(err) {
 		// The refresh token (or the client) is dead: drop the refresh
 		// token so nobody retries it, and let the transport's 401 start a
@@ -199,13 +232,61 @@ func (s *RefreshingTokenSource) refreshLocked(ctx context.Context) (*oauth2.Toke
 	c.tok, c.err = tok, err
 	close(c.done)
 	s.mu.Unlock()
-	if err == nil && s.persist != nil {
+	if err == nil && s.persist != nil && s.shared == nil {
 		s.persist(tok)
 	}
 	return tok, err
 }
 
+// obtain returns the token that replaces old and when it was received:
+// refreshed here or, with a shared lock, possibly refreshed already by
+// another process.
+func (s *RefreshingTokenSource) obtain(ctx context.Context, old *oauth2.Token) (*oauth2.Token, time.Time, error) {
+	if s.shared == nil {
+		tok, err := s.doRefresh(ctx, old)
+		return tok, s.now(), err
+	}
+	var tok *oauth2.Token
+	var obtained time.Time
+	err := s.shared.WithRefreshLock(func(stored *StoredToken) (*StoredToken, error) {
+		base := old
+		if stored != nil && stored.Token != nil && supersedes(stored.Token, old) {
+			if s.isFresh(stored.Token, stored.ObtainedAt) {
+				// Another process refreshed while we waited for the
+				// lock: use its token; refreshing again would present
+				// a rotated refresh token.
+				tok, obtained = stored.Token, stored.ObtainedAt
+				return nil, nil
+			}
+			if stored.Token.RefreshToken != "" {
+				// Rotated by another process and stale again since:
+				// ours is dead, the stored one is the current one.
+				base = stored.Token
+			}
+		}
+		t, err := s.doRefresh(ctx, base)
+		if err != nil {
+			return nil, err
+		}
+		tok, obtained = t, s.now()
+		return &StoredToken{Token: t, ObtainedAt: obtained}, nil
+	})
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	return tok, obtained, nil
+}
+
+// supersedes reports whether stored is another token than old (another
+// process refreshed or logged in since old was read).
+func supersedes(stored, old *oauth2.Token) bool {
+	return stored.AccessToken != old.AccessToken || stored.RefreshToken != old.RefreshToken
+}
+
 func (s *RefreshingTokenSource) doRefresh(ctx context.Context, old *oauth2.Token) (*oauth2.Token, error) {
+	s.mu.Lock()
+	s.refresh++
+	s.mu.Unlock()
 	// The caller may be a request whose context ends soon; the refresh is
 	// shared, so it runs on its own context bounded by the HTTP client's
 	// timeout. Marking the token endpoint lets the transport send the
