@@ -231,9 +231,9 @@ func (e *env) newClientCredentialsWorker(ctx context.Context, _ int) (worker, er
 
 // refreshWorker keeps its own refresh-token chain: each request spends the
 // current refresh token and keeps the rotated one. A failed refresh may have
-// consumed the token, so the worker logs in again (outside the measured
-// request's time only in the sense that it is counted as that request's
-// failure) to keep going.
+// consumed the token (or, seen as reuse, revoked the family), so the worker
+// logs in again to start a new chain; the login's time is part of that
+// failed request, which is counted as an error anyway.
 type refreshWorker struct {
 	e        *env
 	as       *oauthClient

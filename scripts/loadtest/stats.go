@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"math/rand/v2"
 	"slices"
 	"sort"
@@ -96,7 +97,7 @@ func summarize(recs []*recorder, elapsed time.Duration) summary {
 	s.P50Millis = millis(percentile(weighted, 0.50))
 	s.P99Millis = millis(percentile(weighted, 0.99))
 	if len(weighted) > 0 {
-		s.MaxMillis = millis(slices.MaxFunc(weighted, func(a, b weightedSample) int { return int(a.d - b.d) }).d)
+		s.MaxMillis = millis(slices.MaxFunc(weighted, func(a, b weightedSample) int { return cmp.Compare(a.d, b.d) }).d)
 	}
 	if len(s.ErrorKinds) == 0 {
 		s.ErrorKinds = nil
