@@ -20,8 +20,9 @@ build:
 keys:
 	@./scripts/setup_keys.sh keys
 
-## test: everything CI proves: format, vet, Go tests with -race, short fuzzing, pytest suites
-test: test-deps fmt-check vet test-go fuzz-short build test-py
+## test: everything CI proves: format, vet, Go tests with -race, short fuzzing, the pytest suites
+## (browser included) and the official MCP conformance suite (server and client)
+test: test-deps fmt-check vet test-go fuzz-short build test-py conformance
 
 test-deps:
 	@./scripts/install_test_deps.sh
