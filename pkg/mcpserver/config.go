@@ -235,8 +235,8 @@ func (c *Config) validateAuth() error {
 			return fmt.Errorf("auth.introspection_cache_ttl: must be between 0 and 1m, got %s", a.IntrospectionCacheTTL)
 		}
 	}
-	if a.RequiredScope == "" || strings.ContainsAny(a.RequiredScope, " \"\\") {
-		return fmt.Errorf("auth.required_scope: %q must be one scope token", a.RequiredScope)
+	if !isChallengeScope(a.RequiredScope) {
+		return fmt.Errorf("auth.required_scope: %q must be one scope token other than %s", a.RequiredScope, scopeOfflineAccess)
 	}
 	return nil
 }
@@ -248,12 +248,26 @@ func (c *Config) validateTools() error {
 			return fmt.Errorf("tools.%s: no such tool (known: %s)", name, strings.Join(slices.Sorted(maps.Keys(known)), ", "))
 		}
 		for _, s := range tc.Scopes {
-			if s == "" || strings.ContainsAny(s, " \"\\") {
-				return fmt.Errorf("tools.%s.scopes: %q is not a scope token", name, s)
+			if !isChallengeScope(s) {
+				return fmt.Errorf("tools.%s.scopes: %q is not a scope token other than %s", name, s, scopeOfflineAccess)
 			}
 		}
 	}
 	return nil
+}
+
+// scopeOfflineAccess asks the authorization server for a refresh token
+// (OpenID Connect Core §11); it grants nothing at a resource.
+const scopeOfflineAccess = "offline_access"
+
+// isChallengeScope reports whether s may be a scope this server requires:
+// one scope token (RFC 6749 §3.3; no space, and no quote or backslash, so it
+// fits a quoted WWW-Authenticate parameter), and not offline_access, which
+// the MCP authorization spec (2026-07-28) keeps out of challenges and of
+// scopes_supported: a server requiring it would make every client ask for
+// refresh tokens whether it wants them or not.
+func isChallengeScope(s string) bool {
+	return s != "" && s != scopeOfflineAccess && !strings.ContainsAny(s, " \"\\")
 }
 
 func (c *Config) validateAudit() error {

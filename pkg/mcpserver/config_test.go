@@ -79,6 +79,24 @@ func TestValidateNamesBadKey(t *testing.T) {
 	assert.NoError(t, cfg.Validate(), "auth off on loopback is allowed")
 }
 
+// TestOfflineAccessIsNeverRequired: offline_access asks the authorization
+// server for a refresh token and grants nothing here; a server requiring it
+// would put it in its challenges, which MCP authorization (2026-07-28)
+// forbids.
+func TestOfflineAccessIsNeverRequired(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Auth.RequiredScope = "offline_access"
+	err := cfg.Validate()
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "auth.required_scope")
+
+	cfg = DefaultConfig()
+	cfg.Tools["add_note"] = ToolConfig{Scopes: []string{"mcp:read", "offline_access"}}
+	err = cfg.Validate()
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "tools.add_note.scopes")
+}
+
 func TestNewRefusesAuthDisabledOffLoopback(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.Auth.Enabled = false

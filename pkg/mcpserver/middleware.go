@@ -331,6 +331,16 @@ func quoteSafe(s string) string {
 
 // requireMCPAccess protects /mcp: a valid token with auth.required_scope,
 // and for tools/call every scope of the tool called.
+//
+// Every challenge, the 401s included, carries scope= with what this request
+// needs: auth.required_scope, plus the scopes of any tool it calls. MCP
+// clients take the challenge's scope first and fall back to all of
+// scopes_supported only without it (MCP authorization, "Scope Selection
+// Strategy"; the Go SDK's AuthorizationCodeHandler does exactly this); the
+// fallback would have every client ask for mcp:write and mcp:audit up front,
+// so naming the need keeps them at least privilege, and they step up on a
+// later 403 insufficient_scope ("Step-Up Authorization Flow").
+// One check against the whole need means one step-up, not one per scope.
 func (s *Server) requireMCPAccess(next http.Handler) http.Handler {
 	base := []string{s.cfg.Auth.RequiredScope}
 	bearer := auth.RequireBearerToken(func(ctx context.Context, _ string, _ *http.Request) (*auth.TokenInfo, error) {
@@ -344,24 +354,20 @@ func (s *Server) requireMCPAccess(next http.Handler) http.Handler {
 		ResourceMetadataURL: s.resourceMetadataURL, AllowMissingExpiration: true, ClockSkew: s.cfg.Auth.Leeway,
 	})(next)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := s.authenticate(w, r, base)
-		if id == nil {
-			return
-		}
 		st := stateFrom(r.Context())
-		if missing := missingScopes(id.Scopes, base); len(missing) > 0 {
-			s.refuse(w, r, http.StatusForbidden, "insufficient_scope", "token lacks "+strings.Join(missing, " "), base)
-			return
-		}
+		need := base
 		if st.rpc != nil {
-			need := base
 			for _, tool := range st.rpc.toolsCalled() {
 				need = unionScopes(need, s.scopes.forTool(tool))
 			}
-			if missing := missingScopes(id.Scopes, need); len(missing) > 0 {
-				s.refuse(w, r, http.StatusForbidden, "insufficient_scope", "this call needs "+strings.Join(missing, " "), need)
-				return
-			}
+		}
+		id := s.authenticate(w, r, need)
+		if id == nil {
+			return
+		}
+		if missing := missingScopes(id.Scopes, need); len(missing) > 0 {
+			s.refuse(w, r, http.StatusForbidden, "insufficient_scope", "this call needs "+strings.Join(missing, " "), need)
+			return
 		}
 		st.tokenInfo = tokenInfoFor(id)
 		if r.Header.Get("Authorization") == "" {

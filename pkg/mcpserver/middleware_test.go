@@ -50,7 +50,52 @@ func TestMissingTokenChallenge(t *testing.T) {
 		p := challengeParams(t, res)
 		assert.Equal(t, "http://localhost:3003/.well-known/oauth-protected-resource/mcp", p["resource_metadata"])
 		assert.NotContains(t, p, "error", "no error code when no token was sent (RFC 6750 §3.1)")
+		assert.Equal(t, "mcp:read", p["scope"], "the scope to connect, so clients ask for no more (least privilege)")
 	}
+}
+
+// TestUnauthorizedChallengeScope: every 401 names what the request needs,
+// as a 403 does: the required scope, plus the scopes of a tool it calls; a
+// client that asks for exactly that gets in with one authorization.
+// offline_access is never in a challenge (MCP authorization 2026-07-28).
+func TestUnauthorizedChallengeScope(t *testing.T) {
+	env := newTestEnv(t, nil)
+	addNote := `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"add_note","arguments":{"text":"x"}}}`
+	echo := `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo","arguments":{"message":"x"}}}`
+	cases := []struct {
+		name, body, wantScope, wantError string
+		headers                          map[string]string
+	}{
+		{"no token, initialize", initializeBody, "mcp:read", "", nil},
+		{"no token, add_note", addNote, "mcp:read mcp:write", "", nil},
+		{"no token, echo", echo, "mcp:read", "", nil},
+		{"bad token, add_note", addNote, "mcp:read mcp:write", "invalid_token", bearer("garbage")},
+		{"expired token, add_note", addNote, "mcp:read mcp:write", "invalid_token",
+			bearer(env.iss.sign(env.iss.current(), func() jwt.MapClaims {
+				c := env.iss.claims("alice", testResource, allScopes, env.clock.Now())
+				c["exp"] = env.clock.Now().Add(-time.Hour).Unix()
+				return c
+			}()))},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			res := env.post(tc.body, tc.headers)
+			require.Equal(t, http.StatusUnauthorized, res.StatusCode)
+			p := challengeParams(t, res)
+			assert.Equal(t, tc.wantScope, p["scope"])
+			if tc.wantError == "" {
+				assert.NotContains(t, p, "error")
+			} else {
+				assert.Equal(t, tc.wantError, p["error"])
+			}
+			assert.NotContains(t, strings.Fields(p["scope"]), "offline_access")
+		})
+	}
+	t.Run("audit-logs", func(t *testing.T) {
+		res := env.do(http.MethodGet, env.http.URL+"/audit-logs", "", nil)
+		require.Equal(t, http.StatusUnauthorized, res.StatusCode)
+		assert.Equal(t, "mcp:audit", challengeParams(t, res)["scope"])
+	})
 }
 
 func TestRefusedTokens(t *testing.T) {
@@ -211,6 +256,15 @@ func TestInsufficientScope(t *testing.T) {
 	p = challengeParams(t, res)
 	assert.Equal(t, "insufficient_scope", p["error"])
 	assert.Equal(t, "mcp:read", p["scope"])
+
+	// Lacking both: one answer names both, so one step-up suffices.
+	res = env.post(call("add_note"), bearer(env.token("alice", "profile")))
+	require.Equal(t, http.StatusForbidden, res.StatusCode)
+	p = challengeParams(t, res)
+	assert.Equal(t, "insufficient_scope", p["error"])
+	assert.Equal(t, "mcp:read mcp:write", p["scope"])
+	res = env.post(call("add_note"), bearer(env.token("alice", "mcp:read mcp:write")))
+	assert.Equal(t, http.StatusOK, res.StatusCode, "the challenged scopes are enough")
 }
 
 func TestConfiguredToolScopes(t *testing.T) {

@@ -75,7 +75,7 @@ func (t *toolScopes) supported() []string {
 		all = unionScopes(all, s)
 	}
 	all = unionScopes(all, []string{ScopeAudit})
-	all = slices.DeleteFunc(all, func(s string) bool { return s == "offline_access" })
+	all = slices.DeleteFunc(all, func(s string) bool { return s == scopeOfflineAccess })
 	slices.Sort(all)
 	return all
 }
