@@ -25,7 +25,32 @@ func (a *App) cmdLogin(ctx context.Context) error {
 	if err := h.Login(lctx); err != nil {
 		return err
 	}
+	if err := h.CacheError(); err != nil {
+		return a.loginNotCached(lctx, h, err)
+	}
 	return a.printStatus(a.cache.FindByResource(a.cfg.MCP.ServerURL))
+}
+
+// loginNotCached fails a login whose tokens could not be written to the
+// cache: caching them is the whole point of login, and the next command
+// would find nothing. The refresh token that nobody holds now is revoked
+// (RFC 7009, best effort) so that no live grant is left behind.
+func (a *App) loginNotCached(ctx context.Context, h *Handler, cause error) error {
+	msg := "logged in, but the tokens could not be cached: " + cause.Error()
+	ts, d := h.Current(), h.Discovery()
+	if ts == nil || d == nil || d.ASM == nil || d.ASM.RevocationEndpoint == "" {
+		return errors.New(msg)
+	}
+	tok := ts.Current()
+	if tok == nil || tok.RefreshToken == "" {
+		return errors.New(msg)
+	}
+	oc := ts.Config()
+	rec := &ClientRecord{ClientID: oc.ClientID, ClientSecret: oc.ClientSecret, AuthStyle: int(oc.Endpoint.AuthStyle)}
+	if err := Revoke(ctx, a.oauthClient, d.ASM.RevocationEndpoint, rec, tok.RefreshToken, "refresh_token"); err != nil {
+		return fmt.Errorf("%s (the unsaved refresh token could not be revoked: %w)", msg, err)
+	}
+	return errors.New(msg + " (the unsaved refresh token was revoked)")
 }
 
 // statusView is the JSON form of status.

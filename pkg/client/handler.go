@@ -86,6 +86,9 @@ type Handler struct {
 	disc      *Discovery
 	stepUps   map[string]int
 	lastLogin LoginInfo
+	// cacheErr is why the last write of tokens to the cache failed (nil:
+	// it succeeded, or none was made).
+	cacheErr error
 }
 
 // LoginInfo describes the last successful authorization.
@@ -157,6 +160,25 @@ func (h *Handler) LastLogin() LoginInfo {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.lastLogin
+}
+
+// CacheError is why the last attempt to store tokens in the cache failed,
+// or nil when it succeeded (or none was made). A failed write is only a
+// warning while using the server, but it fails a login, whose purpose is
+// to cache the tokens.
+func (h *Handler) CacheError() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.cacheErr
+}
+
+func (h *Handler) noteCacheWrite(err error) {
+	h.mu.Lock()
+	h.cacheErr = err
+	h.mu.Unlock()
+	if err != nil {
+		h.cfg.Warn("token cache: " + err.Error())
+	}
 }
 
 // Login authorizes now, whether or not a token is cached: it provokes the
@@ -476,12 +498,9 @@ func (h *Handler) tokenSourceFor(e *Entry, tok *oauth2.Token, obtained time.Time
 // persist writes the entry with tok; a failed write is a warning, not a
 // failed login.
 func (h *Handler) persist(e *Entry, tok *oauth2.Token) {
-	err := h.cfg.Cache.Update(e.Key(), func(cur *Entry) *Entry {
+	h.noteCacheWrite(h.cfg.Cache.Update(e.Key(), func(cur *Entry) *Entry {
 		return withToken(e, cur, tok, h.cfg.Now())
-	})
-	if err != nil {
-		h.cfg.Warn("token cache: " + err.Error())
-	}
+	}))
 }
 
 // withToken is e holding tok, received at obtained; the scope of cur (the
@@ -528,9 +547,7 @@ func (l *cacheRefreshLock) WithRefreshLock(fn func(*StoredToken) (*StoredToken, 
 	case called && fnErr != nil:
 		return fnErr
 	case called:
-		if err != nil {
-			l.h.cfg.Warn("token cache: " + err.Error())
-		}
+		l.h.noteCacheWrite(err)
 		return nil
 	case errors.Is(err, ErrCacheBusy):
 		// Refreshing anyway could present a token the lock holder is
@@ -540,7 +557,7 @@ func (l *cacheRefreshLock) WithRefreshLock(fn func(*StoredToken) (*StoredToken, 
 	// The cache cannot be locked at all (e.g. its directory cannot be
 	// created): no other process can share it either, so refresh alone
 	// and keep the tokens in memory.
-	l.h.cfg.Warn("token cache: " + err.Error())
+	l.h.noteCacheWrite(err)
 	_, err = fn(nil)
 	return err
 }
