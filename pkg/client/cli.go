@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/mcp-oauth2/mcp-oauth2-mock/pkg/config"
@@ -37,7 +38,13 @@ type App struct {
 	toolArgs []string // --arg key=value
 	toolJSON string   // --json '{…}' after call
 	target   string   // probe --target
+
+	warnMu sync.Mutex      // warnings come from concurrent requests
+	warned map[string]bool // warnings already printed
 }
+
+// maxWarnings bounds the warnings remembered (and printed) by one run.
+const maxWarnings = 64
 
 // Main runs the CLI with args (without the program name) and returns the
 // exit status: 0 on success, 1 with one line "error: <what>: <why>" on
@@ -227,8 +234,21 @@ func describeError(err error) error {
 	return err
 }
 
+// warn prints a one-line warning once: the same condition (a corrupt or
+// unwritable cache) is met by every cache access of a run, and saying it
+// again adds nothing.
 func (a *App) warn(msg string) {
-	fmt.Fprintln(a.errOut, "warning: "+oneLine(msg))
+	line := "warning: " + oneLine(msg)
+	a.warnMu.Lock()
+	defer a.warnMu.Unlock()
+	if a.warned == nil {
+		a.warned = map[string]bool{}
+	}
+	if a.warned[line] || len(a.warned) >= maxWarnings {
+		return
+	}
+	a.warned[line] = true
+	fmt.Fprintln(a.errOut, line)
 }
 
 // progress is where flow steps go: stderr in human mode (stdout stays
