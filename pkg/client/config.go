@@ -54,7 +54,8 @@ type Config struct {
 	HTTP struct {
 		// Timeout bounds every HTTP request.
 		Timeout time.Duration `mapstructure:"timeout"`
-		// MaxRetries bounds the retries of idempotent requests.
+		// MaxRetries bounds the retries of idempotent requests, and of
+		// token requests answered with 5xx or 429 (see RetryTransport).
 		MaxRetries int `mapstructure:"max_retries"`
 	} `mapstructure:"http"`
 	Log struct {
