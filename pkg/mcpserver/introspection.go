@@ -23,17 +23,20 @@ import (
 
 // introspectionResponse is the RFC 7662 §2.2 response.
 type introspectionResponse struct {
-	Active   bool            `json:"active"`
-	Scope    string          `json:"scope"`
-	ClientID string          `json:"client_id"`
-	Sub      string          `json:"sub"`
-	Aud      json.RawMessage `json:"aud"`
-	Iss      string          `json:"iss"`
-	Exp      int64           `json:"exp"`
-	Nbf      int64           `json:"nbf"`
-	JTI      string          `json:"jti"`
-	Email    string          `json:"email"`
-	Name     string          `json:"name"`
+	Active bool `json:"active"`
+	// TokenType (token_type, §2.2, OPTIONAL) is the kind of token, e.g.
+	// "Bearer" or "refresh_token".
+	TokenType string          `json:"token_type"`
+	Scope     string          `json:"scope"`
+	ClientID  string          `json:"client_id"`
+	Sub       string          `json:"sub"`
+	Aud       json.RawMessage `json:"aud"`
+	Iss       string          `json:"iss"`
+	Exp       int64           `json:"exp"`
+	Nbf       int64           `json:"nbf"`
+	JTI       string          `json:"jti"`
+	Email     string          `json:"email"`
+	Name      string          `json:"name"`
 }
 
 // introspectionVerifier asks the authorization server about each token.
@@ -146,10 +149,14 @@ func (v *introspectionVerifier) introspect(ctx context.Context, endpoint, token 
 }
 
 // identity applies the same rules as JWT verification to the introspection
-// answer: active, exact issuer, this resource in aud, exp required.
+// answer: active, an access token, exact issuer, this resource in aud, exp
+// required.
 func (v *introspectionVerifier) identity(r *introspectionResponse) (*Identity, error) {
 	if !r.Active {
 		return nil, invalidToken("inactive", "token is not active")
+	}
+	if !isAccessTokenType(r.TokenType) {
+		return nil, invalidToken("wrong_token_type", "not an access token (introspection token_type)")
 	}
 	if r.Iss != "" && r.Iss != v.cfg.Issuer {
 		return nil, invalidToken("wrong_issuer", "wrong issuer")
@@ -173,6 +180,24 @@ func (v *introspectionVerifier) identity(r *introspectionResponse) (*Identity, e
 		Subject: r.Sub, Email: r.Email, Name: r.Name, ClientID: r.ClientID, JTI: r.JTI,
 		Issuer: r.Iss, Audience: aud, Scopes: parseScope(r.Scope), ExpiresAt: exp,
 	}, nil
+}
+
+// isAccessTokenType reports whether an introspection answer's token_type
+// allows the token as a bearer access token. token_type_hint is only a hint
+// (§2.1), so an authorization server also introspects refresh tokens, and
+// answers active for them with sub, scope and even aud (pkg/authserver does):
+// without this check a refresh token would work as a bearer token here.
+// token_type is OPTIONAL (§2.2), so an answer without it is accepted; with
+// it, only the bearer access token types are (RFC 6750 "Bearer", the
+// RFC 8693 §3 access_token URI, and "access_token"): anything else, refresh
+// tokens, ID tokens, and DPoP-bound tokens whose proof this server does not
+// check, is refused.
+func isAccessTokenType(tokenType string) bool {
+	switch strings.ToLower(tokenType) {
+	case "", "bearer", "access_token", "urn:ietf:params:oauth:token-type:access_token":
+		return true
+	}
+	return false
 }
 
 // audienceList reads aud as a string or an array of strings.

@@ -131,3 +131,38 @@ func TestIntrospectionIgnoresTyp(t *testing.T) {
 	res := env.post(initializeBody, bearer(tok))
 	assert.Equal(t, http.StatusOK, res.StatusCode, readBody(t, res))
 }
+
+// TestIntrospectionRefusesOtherTokenTypes: RFC 7662 §2.1 makes
+// token_type_hint only a hint, so an authorization server may answer
+// active for a refresh token (pkg/authserver does, with aud, sub, scope and
+// exp): that answer's token_type must not let a refresh token in as a bearer
+// token. An answer without token_type (it is optional, §2.2) or with an
+// access token type is accepted.
+func TestIntrospectionRefusesOtherTokenTypes(t *testing.T) {
+	env, table := newIntrospectionEnv(t)
+	for typ, want := range map[string]int{
+		"refresh_token": http.StatusUnauthorized,
+		"id_token":      http.StatusUnauthorized,
+		"DPoP":          http.StatusUnauthorized, // bound to a key this server does not check
+		"urn:ietf:params:oauth:token-type:refresh_token": http.StatusUnauthorized,
+		"Bearer":       http.StatusOK,
+		"bearer":       http.StatusOK,
+		"access_token": http.StatusOK,
+		"urn:ietf:params:oauth:token-type:access_token": http.StatusOK,
+		"": http.StatusOK,
+	} {
+		answer := activeAnswer(env, "alice", testResource, "mcp:read")
+		if typ != "" {
+			answer["token_type"] = typ
+		}
+		token := "opaque-" + typ
+		table.set(token, answer)
+		res := env.post(initializeBody, bearer(token))
+		require.Equal(t, want, res.StatusCode, "token_type %q", typ)
+		if want == http.StatusUnauthorized {
+			p := challengeParams(t, res)
+			assert.Equal(t, "invalid_token", p["error"], typ)
+			assert.Contains(t, p["error_description"], "not an access token", typ)
+		}
+	}
+}
