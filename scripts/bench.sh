@@ -43,7 +43,9 @@ cleanup() {
     for f in "$RUN_DIR"/*.log; do [ -f "$f" ] && { echo "--- $f"; tail -n 20 "$f"; }; done
   fi
   if [ -n "${BENCH_OUT:-}" ]; then
-    mkdir -p "$BENCH_OUT" && cp -r "$RUN_DIR"/. "$BENCH_OUT"/ && echo "results kept in $BENCH_OUT"
+    # Everything but the throw-away private keys and the tool's binary.
+    mkdir -p "$BENCH_OUT" && find "$RUN_DIR" -maxdepth 1 -type f ! -name '*.pem' ! -name loadtest -exec cp {} "$BENCH_OUT"/ \; \
+      && echo "results kept in $BENCH_OUT"
   fi
   rm -rf "$RUN_DIR"
   # 3 means "ran to the end, some target failed": report it as 1.
@@ -101,9 +103,13 @@ start() {
 }
 
 stop() {
-  local pid=${PID_OF[$1]}
+  local pid=${PID_OF[$1]} p kept=()
   kill "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
+  # Forget it, so the exit trap cannot signal a later process that reused
+  # the pid.
+  for p in "${pids[@]}"; do [ "$p" = "$pid" ] || kept+=("$p"); done
+  pids=("${kept[@]}")
 }
 
 section "Machine"
