@@ -248,7 +248,7 @@ func Example_protectYourOwnServer() {
 // pkg/client Handler discovers (RFC 9728, RFC 8414), registers (RFC 7591),
 // logs in with PKCE and retries; it refreshes and steps up later on.
 func connect(ctx context.Context, serverURL string) *mcp.ClientSession {
-	oauthHTTP, mcpHTTP := client.NewHTTPClients(30*time.Second, 3) // timeouts, retries of idempotent calls
+	oauthHTTP, mcpHTTP := client.NewHTTPClients(30*time.Second, 3) // timeouts; retries idempotent calls and 5xx/429 token responses
 	redirect := "http://127.0.0.1:3001/callback"
 	h, err := client.NewHandler(client.HandlerConfig{
 		ServerURL:   serverURL,
