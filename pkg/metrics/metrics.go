@@ -68,11 +68,13 @@ type Metrics struct {
 	TokensIssued *prometheus.CounterVec
 
 	// AuthFailures counts rejected authentication attempts by reason. On the
-	// MCP server: "missing_token", "malformed", "bad_signature",
-	// "unknown_kid", "expired", "not_yet_valid", "wrong_issuer",
-	// "wrong_audience", "insufficient_scope", "inactive" (introspection).
-	// On the authorization server: "invalid_client", "invalid_grant",
-	// "refresh_reuse" (a rotated refresh token presented again).
+	// MCP server: "missing_token", "query_token", "malformed",
+	// "bad_signature", "unknown_kid", "expired", "not_yet_valid",
+	// "wrong_issuer", "wrong_audience", "wrong_typ", "wrong_token_type",
+	// "missing_claim", "invalid", "inactive" (introspection) and
+	// "insufficient_scope". On the authorization server: "invalid_client",
+	// "invalid_grant", "refresh_reuse" (a rotated refresh token presented
+	// again).
 	AuthFailures *prometheus.CounterVec
 
 	// JWKSRefreshes counts HTTP fetches of the authorization server's JWKS
