@@ -6,6 +6,9 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
+	"net/url"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -79,4 +82,89 @@ func FuzzAuthorizeQuery(f *testing.F) {
 			t.Fatalf("status %d for %q", rec.Code, query)
 		}
 	})
+}
+
+// FuzzRegisterMetadata feeds arbitrary bytes to the metadata decoding and
+// validation of POST /register (clientFromMetadata, what the handler runs
+// before storing). It must never panic; a refusal is an RFC 7591 §3.2.2
+// error; accepted metadata has only https or loopback-http redirect URIs,
+// consistent grants and response types, and only scopes the server offers.
+func FuzzRegisterMetadata(f *testing.F) {
+	srv := fuzzServer(f)
+	for _, seed := range []string{
+		`{"redirect_uris":["http://127.0.0.1:3001/callback"],"token_endpoint_auth_method":"none"}`,
+		`{"redirect_uris":["https://app.example/cb"],"grant_types":["authorization_code","refresh_token"],"token_endpoint_auth_method":"client_secret_basic","scope":"mcp:read nope"}`,
+		`{"grant_types":["client_credentials"],"response_types":[],"token_endpoint_auth_method":"client_secret_post"}`,
+		`{"redirect_uris":["http://evil.example/cb","javascript:alert(1)","https://a.example/cb#f"]}`,
+		`{"redirect_uris":["http://[::1]:8080/cb","http://localhost/cb","https://u:p@a.example/cb"]}`,
+		`{"redirect_uris":null,"grant_types":"x","scope":7}`,
+		`{} {}`,
+		`null`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		c, err := srv.clientFromMetadata(body)
+		if err != nil {
+			oe := asOAuthError(err)
+			if oe.Code != ErrInvalidClientMetadata && oe.Code != ErrInvalidRedirectURI {
+				t.Fatalf("refusal %q (%v) is not an RFC 7591 error", oe.Code, err)
+			}
+			return
+		}
+		for _, raw := range c.RedirectURIs {
+			if !registrableRedirect(raw) {
+				t.Fatalf("accepted redirect URI %q", raw)
+			}
+		}
+		if slices.Contains(c.GrantTypes, GrantAuthorizationCode) && len(c.RedirectURIs) == 0 {
+			t.Fatalf("authorization_code client without redirect URIs")
+		}
+		if slices.Contains(c.GrantTypes, GrantAuthorizationCode) != slices.Contains(c.ResponseTypes, "code") {
+			t.Fatalf("grants %v inconsistent with response types %v", c.GrantTypes, c.ResponseTypes)
+		}
+		for _, g := range c.GrantTypes {
+			if !slices.Contains(supportedGrants, g) {
+				t.Fatalf("accepted grant %q", g)
+			}
+		}
+		if !slices.Contains(supportedAuthMethods, c.AuthMethod) {
+			t.Fatalf("accepted auth method %q", c.AuthMethod)
+		}
+		for _, sc := range c.Scopes {
+			if !slices.Contains(srv.cfg.Scopes, sc) {
+				t.Fatalf("granted scope %q the server does not offer", sc)
+			}
+		}
+		if !c.Dynamic || c.ID == "" {
+			t.Fatalf("client not marked dynamic or without id: %+v", c)
+		}
+	})
+}
+
+// registrableRedirect is the fuzz oracle for RFC 8252 §7.3 / RFC 6749
+// §3.1.2, written apart from validateRedirectURI: https with a host, or
+// http whose host is literally localhost or a loopback IP; no fragment,
+// no user info.
+func registrableRedirect(raw string) bool {
+	if strings.Contains(raw, "#") {
+		return false
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.User != nil || u.Host == "" || u.Opaque != "" {
+		return false
+	}
+	switch u.Scheme { // url.Parse lowercases it
+	case "https":
+		return true
+	case "http":
+		host := u.Hostname()
+		if host == "localhost" {
+			return true
+		}
+		ip, err := netip.ParseAddr(host)
+		return err == nil && ip.Unmap().IsLoopback()
+	default:
+		return false
+	}
 }

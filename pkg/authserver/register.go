@@ -8,6 +8,7 @@ package authserver
 // registration.max_clients and may require an initial access token (§3).
 
 import (
+	"bytes"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
@@ -16,7 +17,6 @@ import (
 	"mime"
 	"net/http"
 	"slices"
-	"strings"
 
 	"github.com/mcp-oauth2/mcp-oauth2-mock/pkg/authserver/store"
 )
@@ -66,11 +66,11 @@ func (s *Server) register(r *http.Request) (registrationResponse, error) {
 	if err := s.checkInitialAccessToken(r); err != nil {
 		return registrationResponse{}, err
 	}
-	req, err := readRegistration(r)
+	body, err := readRegistrationBody(r)
 	if err != nil {
 		return registrationResponse{}, err
 	}
-	client, err := s.clientFromRegistration(req)
+	client, err := s.clientFromMetadata(body)
 	if err != nil {
 		return registrationResponse{}, err
 	}
@@ -98,21 +98,39 @@ func (s *Server) checkInitialAccessToken(r *http.Request) error {
 	return nil
 }
 
-func readRegistration(r *http.Request) (registrationRequest, error) {
+// readRegistrationBody reads a registration request's JSON body (the size
+// limit is the router's).
+func readRegistrationBody(r *http.Request) ([]byte, error) {
 	mediaType, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mediaType != "application/json" {
-		return registrationRequest{}, errInvalidRequest("content type must be application/json")
+		return nil, errInvalidRequest("content type must be application/json")
 	}
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
-		return registrationRequest{}, bodyError(err)
+		return nil, bodyError(err)
+	}
+	return body, nil
+}
+
+// clientFromMetadata decodes and validates the client metadata of a
+// registration request (the whole of what /register checks before
+// storing), so it can be fuzzed apart from HTTP.
+func (s *Server) clientFromMetadata(body []byte) (store.Client, error) {
+	notOne := newError(ErrInvalidClientMetadata, "body must be one JSON object of client metadata")
+	// null would decode as empty metadata: only an object is metadata.
+	if trimmed := bytes.TrimLeft(body, " \t\r\n"); len(trimmed) == 0 || trimmed[0] != '{' {
+		return store.Client{}, notOne
 	}
 	var req registrationRequest
-	dec := json.NewDecoder(strings.NewReader(string(body)))
-	if err := dec.Decode(&req); err != nil || dec.More() {
-		return registrationRequest{}, newError(ErrInvalidClientMetadata, "body must be one JSON object of client metadata")
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(&req); err != nil {
+		return store.Client{}, notOne
 	}
-	return req, nil
+	// Nothing may follow the object (dec.More alone lets a stray ] pass).
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return store.Client{}, notOne
+	}
+	return s.clientFromRegistration(req)
 }
 
 // clientFromRegistration validates metadata and applies the RFC 7591 §2

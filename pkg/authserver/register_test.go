@@ -117,6 +117,9 @@ func TestRegisterMalformedBodies(t *testing.T) {
 		"truncated json": {`{"redirect_uris": ["https://a.example/cb"`, "application/json", ErrInvalidClientMetadata},
 		"json array":     {`[1,2,3]`, "application/json", ErrInvalidClientMetadata},
 		"two objects":    {`{} {}`, "application/json", ErrInvalidClientMetadata},
+		"stray bracket":  {`{"redirect_uris":["https://a.example/cb"]}]`, "application/json", ErrInvalidClientMetadata},
+		"null":           {`null`, "application/json", ErrInvalidClientMetadata},
+		"string":         {`"x"`, "application/json", ErrInvalidClientMetadata},
 		"form body":      {"redirect_uris=https%3A%2F%2Fa.example%2Fcb", "application/x-www-form-urlencoded", ErrInvalidRequest},
 		"no type":        {`{}`, "", ErrInvalidRequest},
 	} {
