@@ -62,6 +62,8 @@ type keySet struct {
 	mu       sync.RWMutex
 	current  *signingKey
 	previous []*signingKey
+	// jwks caches the served JWK Set (jwks.go).
+	jwks jwksCache
 }
 
 func newSigningKey(priv crypto.Signer, alg string) (*signingKey, error) {

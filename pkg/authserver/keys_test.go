@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"io"
 	"log/slog"
@@ -104,6 +105,42 @@ func TestKeySetRotationRetiresOldKeys(t *testing.T) {
 	assert.Len(t, ks.published(now.Add(2*time.Minute)), 1)
 	_, ok = ks.find(first.kid, now.Add(2*time.Minute))
 	assert.False(t, ok)
+}
+
+// TestJWKSBodyFollowsRotation: the cached JWK Set is reused while the
+// published keys stay the same and rebuilt when a key is rotated in or a
+// retired one expires.
+func TestJWKSBodyFollowsRotation(t *testing.T) {
+	now := time.Unix(1000, 0)
+	first, err := loadOrCreateKey("", "ES256", discard)
+	require.NoError(t, err)
+	second, err := loadOrCreateKey("", "ES256", discard)
+	require.NoError(t, err)
+	ks := &keySet{current: first}
+	kids := func(at time.Time) []string {
+		body, err := ks.jwksBody(at)
+		require.NoError(t, err)
+		var set struct {
+			Keys []struct {
+				KID string `json:"kid"`
+			} `json:"keys"`
+		}
+		require.NoError(t, json.Unmarshal(body, &set))
+		var out []string
+		for _, k := range set.Keys {
+			out = append(out, k.KID)
+		}
+		return out
+	}
+	assert.Equal(t, []string{first.kid}, kids(now))
+	a, err := ks.jwksBody(now)
+	require.NoError(t, err)
+	b, err := ks.jwksBody(now)
+	require.NoError(t, err)
+	assert.Same(t, &a[0], &b[0], "unchanged keys: the cached body is served")
+	ks.rotate(second, now.Add(time.Minute))
+	assert.Equal(t, []string{second.kid, first.kid}, kids(now))
+	assert.Equal(t, []string{second.kid}, kids(now.Add(2*time.Minute)))
 }
 
 func TestJWKSPublishesOnlyPublicKeys(t *testing.T) {
