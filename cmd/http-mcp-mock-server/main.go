@@ -7,20 +7,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/spf13/pflag"
 
 	"github.com/mcp-oauth2/mcp-oauth2-mock/pkg/config"
+	"github.com/mcp-oauth2/mcp-oauth2-mock/pkg/logging"
 	"github.com/mcp-oauth2/mcp-oauth2-mock/pkg/mcpserver"
-	"github.com/mcp-oauth2/mcp-oauth2-mock/pkg/requestid"
 )
 
 const defaultConfigFile = "config/mcp_server_config.toml"
@@ -37,7 +35,10 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
-	logger := newLogger(cfg.Log)
+	logger, err := logging.New(os.Stderr, cfg.Log.Level, cfg.Log.Format)
+	if err != nil {
+		return err
+	}
 	srv, err := mcpserver.New(cfg, mcpserver.Options{Logger: logger})
 	if err != nil {
 		return err
@@ -109,16 +110,4 @@ func loadConfig(args []string) (mcpserver.Config, string, error) {
 		return cfg, file, fmt.Errorf("config: %w", err)
 	}
 	return cfg, file, nil
-}
-
-func newLogger(c mcpserver.LogConfig) *slog.Logger {
-	var level slog.Level
-	_ = level.UnmarshalText([]byte(strings.ToUpper(c.Level)))
-	opts := &slog.HandlerOptions{Level: level}
-	var h slog.Handler = slog.NewTextHandler(os.Stderr, opts)
-	if c.Format == "json" {
-		h = slog.NewJSONHandler(os.Stderr, opts)
-	}
-	// Records logged with a request's context carry its request_id.
-	return slog.New(requestid.LogHandler(h))
 }

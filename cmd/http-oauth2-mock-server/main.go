@@ -7,12 +7,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
@@ -20,8 +18,8 @@ import (
 
 	"github.com/mcp-oauth2/mcp-oauth2-mock/pkg/authserver"
 	"github.com/mcp-oauth2/mcp-oauth2-mock/pkg/config"
+	"github.com/mcp-oauth2/mcp-oauth2-mock/pkg/logging"
 	"github.com/mcp-oauth2/mcp-oauth2-mock/pkg/metrics"
-	"github.com/mcp-oauth2/mcp-oauth2-mock/pkg/requestid"
 )
 
 const defaultConfigFile = "config/auth_server_config.toml"
@@ -43,7 +41,10 @@ func run(ctx context.Context, args []string, listening func(net.Addr)) error {
 	if err != nil {
 		return err
 	}
-	logger := newLogger(cfg.Log)
+	logger, err := logging.New(os.Stderr, cfg.Log.Level, cfg.Log.Format)
+	if err != nil {
+		return err
+	}
 	cfg.Logger = logger
 	cfg.Metrics = metrics.New(metrics.NamespaceAuthServer)
 	srv, err := authserver.New(cfg)
@@ -125,15 +126,4 @@ func loadConfig(args []string) (authserver.Config, string, error) {
 		return cfg, file, fmt.Errorf("config: %w", err)
 	}
 	return cfg, file, nil
-}
-
-func newLogger(c authserver.LogConfig) *slog.Logger {
-	var level slog.Level
-	_ = level.UnmarshalText([]byte(strings.ToUpper(c.Level)))
-	opts := &slog.HandlerOptions{Level: level}
-	var h slog.Handler = slog.NewTextHandler(os.Stderr, opts)
-	if c.Format == "json" {
-		h = slog.NewJSONHandler(os.Stderr, opts)
-	}
-	return slog.New(requestid.LogHandler(h))
 }
