@@ -11,13 +11,11 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 	"time"
-
-	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/mcp-oauth2/mcp-oauth2-mock/pkg/authserver/store"
 )
@@ -110,23 +108,75 @@ func (s *Server) issueTokens(ctx context.Context, g grant, accessScope string, w
 	return resp, nil
 }
 
+// accessClaims are the claims of an access token (RFC 9068 §2.2). A
+// struct, not a map: /token encodes one per request, and a struct encodes
+// without boxing values or sorting keys.
+type accessClaims struct {
+	Issuer    string `json:"iss"`
+	Subject   string `json:"sub"`
+	Audience  string `json:"aud"`
+	Expiry    int64  `json:"exp"`
+	IssuedAt  int64  `json:"iat"`
+	NotBefore int64  `json:"nbf"`
+	JTI       string `json:"jti"`
+	Scope     string `json:"scope"`
+	ClientID  string `json:"client_id"`
+}
+
+// accessClaimNames are the names accessClaims sets: a user claim of the
+// same name is dropped rather than duplicated.
+var accessClaimNames = []string{"iss", "sub", "aud", "exp", "iat", "nbf", "jti", "scope", "client_id"}
+
+// idClaims are the claims of an ID token (OIDC Core §2).
+type idClaims struct {
+	Issuer   string `json:"iss"`
+	Subject  string `json:"sub"`
+	Audience string `json:"aud"`
+	AZP      string `json:"azp"`
+	Expiry   int64  `json:"exp"`
+	IssuedAt int64  `json:"iat"`
+	AuthTime int64  `json:"auth_time"`
+	Nonce    string `json:"nonce,omitempty"`
+}
+
+var idClaimNames = []string{"iss", "sub", "aud", "azp", "exp", "iat", "auth_time", "nonce"}
+
+// claimsJSON encodes the server's claims and adds the user's claims (email,
+// name, extras from the consent page), skipping any the server sets.
+func claimsJSON(fixed any, names []string, user map[string]any) ([]byte, error) {
+	body, err := json.Marshal(fixed)
+	if err != nil {
+		return nil, fmt.Errorf("encode claims: %w", err)
+	}
+	extra := make(map[string]any, len(user))
+	for k, v := range user {
+		if !slices.Contains(names, k) {
+			extra[k] = v
+		}
+	}
+	if len(extra) == 0 {
+		return body, nil
+	}
+	more, err := json.Marshal(extra)
+	if err != nil {
+		return nil, fmt.Errorf("encode user claims: %w", err)
+	}
+	// Both are JSON objects: splice the members of the second into the first.
+	return append(append(body[:len(body)-1], ','), more[1:]...), nil
+}
+
 func (s *Server) issueAccessToken(ctx context.Context, g grant, scope string, ttl time.Duration) (string, error) {
 	now := s.now()
 	jti := randomID()
-	claims := jwt.MapClaims{}
-	maps.Copy(claims, g.Claims)
-	maps.Copy(claims, jwt.MapClaims{
-		"iss":       s.issuer,
-		"sub":       g.Subject,
-		"aud":       g.audience(),
-		"exp":       now.Add(ttl).Unix(),
-		"iat":       now.Unix(),
-		"nbf":       now.Unix(),
-		"jti":       jti,
-		"scope":     scope,
-		"client_id": g.Client.ID,
-	})
-	signed, err := s.keys.signWithType(claims, "at+jwt")
+	payload, err := claimsJSON(accessClaims{
+		Issuer: s.issuer, Subject: g.Subject, Audience: g.audience(),
+		Expiry: now.Add(ttl).Unix(), IssuedAt: now.Unix(), NotBefore: now.Unix(),
+		JTI: jti, Scope: scope, ClientID: g.Client.ID,
+	}, accessClaimNames, g.Claims)
+	if err != nil {
+		return "", err
+	}
+	signed, err := s.keys.sign(payload, typAccessToken)
 	if err != nil {
 		return "", err
 	}
@@ -165,21 +215,14 @@ func (s *Server) issueRefreshToken(ctx context.Context, g grant, ttl time.Durati
 
 func (s *Server) issueIDToken(g grant, ttl time.Duration) (string, error) {
 	now := s.now()
-	claims := jwt.MapClaims{}
-	maps.Copy(claims, g.Claims)
-	maps.Copy(claims, jwt.MapClaims{
-		"iss":       s.issuer,
-		"sub":       g.Subject,
-		"aud":       g.Client.ID,
-		"azp":       g.Client.ID,
-		"exp":       now.Add(ttl).Unix(),
-		"iat":       now.Unix(),
-		"auth_time": g.AuthTime.Unix(),
-	})
-	if g.Nonce != "" {
-		claims["nonce"] = g.Nonce
+	payload, err := claimsJSON(idClaims{
+		Issuer: s.issuer, Subject: g.Subject, Audience: g.Client.ID, AZP: g.Client.ID,
+		Expiry: now.Add(ttl).Unix(), IssuedAt: now.Unix(), AuthTime: g.AuthTime.Unix(), Nonce: g.Nonce,
+	}, idClaimNames, g.Claims)
+	if err != nil {
+		return "", err
 	}
-	return s.keys.signWithType(claims, "JWT")
+	return s.keys.sign(payload, typIDToken)
 }
 
 // storeError maps a store failure: a full table is a temporary condition.

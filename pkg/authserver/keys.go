@@ -37,6 +37,38 @@ type signingKey struct {
 	alg      string
 	private  crypto.Signer
 	retireAt time.Time
+	// headers are the encoded JOSE headers of the token types this server
+	// signs (typ at+jwt, JWT), made once: they never change for a key.
+	headers map[string]string
+}
+
+// Token types (the JOSE typ header): RFC 9068 §2.1 for access tokens.
+const (
+	typAccessToken = "at+jwt"
+	typIDToken     = "JWT"
+)
+
+// joseHeader is the protected header of every token (RFC 7515 §4).
+type joseHeader struct {
+	Alg string `json:"alg"`
+	Kid string `json:"kid"`
+	Typ string `json:"typ"`
+}
+
+// header returns the base64url JOSE header for typ.
+func (k *signingKey) header(typ string) (string, error) {
+	if h, ok := k.headers[typ]; ok {
+		return h, nil
+	}
+	return encodeHeader(k.alg, k.kid, typ)
+}
+
+func encodeHeader(alg, kid, typ string) (string, error) {
+	h, err := json.Marshal(joseHeader{Alg: alg, Kid: kid, Typ: typ})
+	if err != nil {
+		return "", fmt.Errorf("encode JOSE header: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(h), nil
 }
 
 func (k *signingKey) method() jwt.SigningMethod {
@@ -73,6 +105,12 @@ func newSigningKey(priv crypto.Signer, alg string) (*signingKey, error) {
 		return nil, err
 	}
 	k.kid = kid
+	k.headers = map[string]string{}
+	for _, typ := range []string{typAccessToken, typIDToken} {
+		if k.headers[typ], err = encodeHeader(alg, kid, typ); err != nil {
+			return nil, err
+		}
+	}
 	return k, nil
 }
 
@@ -266,16 +304,26 @@ func (ks *keySet) find(kid string, now time.Time) (*signingKey, bool) {
 	return nil, false
 }
 
-// signWithType signs claims with the current key, setting kid and typ in
-// the header.
-func (ks *keySet) signWithType(claims jwt.Claims, typ string) (string, error) {
+// sign makes a JWS compact serialization (RFC 7515 §7.1) of the JSON
+// claims payload with the current key, its kid and typ in the header. It
+// encodes the header once per key and the payload once per token, leaving
+// the signature itself as the only real cost of issuing a token.
+func (ks *keySet) sign(payload []byte, typ string) (string, error) {
 	k := ks.signer()
-	tok := jwt.NewWithClaims(k.method(), claims)
-	tok.Header["kid"] = k.kid
-	tok.Header["typ"] = typ
-	signed, err := tok.SignedString(k.private)
+	header, err := k.header(typ)
+	if err != nil {
+		return "", err
+	}
+	enc := base64.RawURLEncoding
+	input := make([]byte, 0, len(header)+1+enc.EncodedLen(len(payload)))
+	input = append(input, header...)
+	input = append(input, '.')
+	input = enc.AppendEncode(input, payload)
+	sig, err := k.method().Sign(string(input), k.private)
 	if err != nil {
 		return "", fmt.Errorf("sign token: %w", err)
 	}
-	return signed, nil
+	out := make([]byte, 0, len(input)+1+enc.EncodedLen(len(sig)))
+	out = append(append(out, input...), '.')
+	return string(enc.AppendEncode(out, sig)), nil
 }
