@@ -196,7 +196,8 @@ func benchClientCredentials(b *testing.B, alg string, parallel bool) {
 }
 
 // BenchmarkSign is the bound on /token: golang-jwt signing the claims of
-// an access token with the server's key, nothing else.
+// an access token with the server's key, nothing else (serial, parallel),
+// and the server's own signing path for the same claims (server_path).
 func BenchmarkSign(b *testing.B) {
 	for _, alg := range benchAlgs {
 		b.Run(alg, func(b *testing.B) {
@@ -232,6 +233,26 @@ func BenchmarkSign(b *testing.B) {
 						sign()
 					}
 				})
+				cpu.report(b)
+			})
+			// The server's own path for the same token: struct claims and a
+			// header encoded once per key (issue.go, keys.go).
+			b.Run("server_path", func(b *testing.B) {
+				b.ReportAllocs()
+				cpu := startCPU()
+				for b.Loop() {
+					payload, err := claimsJSON(accessClaims{
+						Issuer: srv.issuer, Subject: testServiceClient, Audience: testResource,
+						Expiry: now.Unix() + 3600, IssuedAt: now.Unix(), NotBefore: now.Unix(),
+						JTI: randomID(), Scope: "mcp:read", ClientID: testServiceClient,
+					}, accessClaimNames, nil)
+					if err != nil {
+						b.Fatal(err)
+					}
+					if _, err := srv.keys.sign(payload, typAccessToken); err != nil {
+						b.Fatal(err)
+					}
+				}
 				cpu.report(b)
 			})
 		})
