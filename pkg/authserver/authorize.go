@@ -42,7 +42,11 @@ type authorizeRequest struct {
 // Only an unparseable query is an error here; duplicates are reported in
 // Duplicated because whether they can be redirected depends on which.
 func parseAuthorizeQuery(raw string) (authorizeRequest, error) {
-	p, dups, err := parseParams(raw)
+	return authorizeRequestFrom(parseParams(raw))
+}
+
+// authorizeRequestFrom builds the request from parsed parameters.
+func authorizeRequestFrom(p params, dups []string, err error) (authorizeRequest, error) {
 	if err != nil {
 		return authorizeRequest{}, err
 	}
@@ -71,7 +75,7 @@ type authorization struct {
 }
 
 func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
-	req, err := parseAuthorizeQuery(r.URL.RawQuery)
+	req, err := authorizeRequestFrom(queryParams(r))
 	if err != nil {
 		s.writeErrorPage(w, err)
 		return

@@ -211,14 +211,18 @@ func (s *Server) instrument(endpoint string) func(http.Handler) http.Handler {
 				return
 			}
 			r.Body = io.NopCloser(bytes.NewReader(body))
-			if q, _, err := parseParams(r.URL.RawQuery); err == nil {
-				rec.Query = maskParams(q)
+			pr := &parsedRequest{query: parse(r.URL.RawQuery)}
+			if pr.query.err == nil {
+				rec.Query = maskParams(pr.query.p)
 			}
 			if isFormContent(r) {
-				if f, _, err := parseParams(string(body)); err == nil {
-					rec.Form = maskParams(f)
+				form := parse(string(body))
+				pr.form = &form
+				if form.err == nil {
+					rec.Form = maskParams(form.p)
 				}
 			}
+			r = withParsedRequest(r, pr)
 			sw := &statusWriter{ResponseWriter: w}
 			if !s.applyFault(sw, r, endpoint) {
 				next.ServeHTTP(sw, r)

@@ -5,9 +5,9 @@ package authserver
 // than once, and a parameter sent without a value treated as omitted.
 
 import (
+	"context"
 	"errors"
 	"io"
-	"mime"
 	"net/http"
 	"net/url"
 	"slices"
@@ -49,20 +49,67 @@ func parseParams(raw string) (params, []string, error) {
 	return p, dups, nil
 }
 
+// parsed is one parse of a query or form body.
+type parsed struct {
+	p    params
+	dups []string
+	err  error
+}
+
+func parse(raw string) parsed {
+	p, dups, err := parseParams(raw)
+	return parsed{p: p, dups: dups, err: err}
+}
+
+// parsedRequest is what the instrumenting middleware parsed to record a
+// request, handed to the handler through the context so that the hot
+// endpoints (/token, /authorize) parse their parameters once, not twice.
+type parsedRequest struct {
+	query parsed
+	// form is nil when the body is not form content.
+	form *parsed
+}
+
+type parsedRequestKey struct{}
+
+func withParsedRequest(r *http.Request, pr *parsedRequest) *http.Request {
+	return r.WithContext(context.WithValue(r.Context(), parsedRequestKey{}, pr))
+}
+
+func parsedRequestOf(r *http.Request) (*parsedRequest, bool) {
+	pr, ok := r.Context().Value(parsedRequestKey{}).(*parsedRequest)
+	return pr, ok
+}
+
+// queryParams parses the request's query (once per request).
+func queryParams(r *http.Request) (params, []string, error) {
+	if pr, ok := parsedRequestOf(r); ok {
+		return pr.query.p, pr.query.dups, pr.query.err
+	}
+	return parseParams(r.URL.RawQuery)
+}
+
+// formParams parses a form body (once per request: the middleware may
+// have parsed the same bytes the body would give).
+func formParams(r *http.Request) (params, []string, error) {
+	if pr, ok := parsedRequestOf(r); ok && pr.form != nil {
+		return pr.form.p, pr.form.dups, pr.form.err
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return nil, nil, bodyError(err)
+	}
+	return parseParams(string(body))
+}
+
 // readForm reads an application/x-www-form-urlencoded POST body. Anything
 // else (JSON, multipart, a missing content type, duplicates, a body over
 // the limit) is invalid_request.
 func readForm(r *http.Request) (params, error) {
-	ct := r.Header.Get("Content-Type")
-	mediaType, _, err := mime.ParseMediaType(ct)
-	if err != nil || mediaType != "application/x-www-form-urlencoded" {
+	if !isFormContent(r) {
 		return nil, errInvalidRequest("content type must be application/x-www-form-urlencoded")
 	}
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
-		return nil, bodyError(err)
-	}
-	p, dups, err := parseParams(string(body))
+	p, dups, err := formParams(r)
 	if err != nil {
 		return nil, err
 	}
