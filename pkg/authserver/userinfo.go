@@ -25,8 +25,9 @@ func (s *Server) handleUserinfo(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusUnauthorized, errorBody{Error: ErrInvalidToken, ErrorDescription: "token is not active"})
 		return
 	}
-	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusOK, userinfoClaims(claims))
+	// The claims are personal data: neither the response nor an HTTP/1.0
+	// cache in between may keep them (RFC 9111 §5.4 for Pragma).
+	writeNoStoreJSON(w, http.StatusOK, userinfoClaims(claims))
 }
 
 // userinfoClaims are the token's claims about the user, without the ones

@@ -16,6 +16,8 @@ func TestUserinfoReturnsUserClaims(t *testing.T) {
 	tok := e.login(authzParams{scope: "openid email profile", resource: testResource, loginHint: "bob"})
 	resp := e.get("/userinfo", http.Header{"Authorization": {"Bearer " + str(tok["access_token"])}})
 	require.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Equal(t, "no-store", resp.Header.Get("Cache-Control"))
+	assert.Equal(t, "no-cache", resp.Header.Get("Pragma"))
 	info := decode(t, resp)
 	assert.Equal(t, map[string]any{"sub": "bob", "email": "bob@example.com", "name": "Bob Example"}, info)
 }
