@@ -101,7 +101,29 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if oe.basicAuth {
 		w.Header().Set("WWW-Authenticate", `Basic realm="`+s.issuer+`", charset="UTF-8"`)
 	}
-	writeNoStoreJSON(w, oe.Status, errorBody{Error: oe.Code, ErrorDescription: oe.Description})
+	writeNoStoreJSON(w, oe.Status, errorBody{Error: oe.Code, ErrorDescription: safeDescription(oe.Description)})
+}
+
+// maxDescriptionLen bounds error_description: descriptions may quote
+// request input (a parameter name), which must not make a response or a
+// redirect URL arbitrarily long.
+const maxDescriptionLen = 200
+
+// safeDescription makes an error_description fit RFC 6749 §4.1.2.1 and
+// §5.2: only %x20-21 / %x23-5B / %x5D-7E, so a quoted parameter name with
+// a quote, a backslash, a control character or non-ASCII cannot break a
+// client's parser. Every other byte becomes '?'; the result is bounded.
+func safeDescription(desc string) string {
+	if len(desc) > maxDescriptionLen {
+		desc = desc[:maxDescriptionLen]
+	}
+	b := []byte(desc)
+	for i, c := range b {
+		if c < 0x20 || c == '"' || c == '\\' || c > 0x7e {
+			b[i] = '?'
+		}
+	}
+	return string(b)
 }
 
 // redirectError sends an authorization error back to a redirect URI that is
@@ -114,7 +136,7 @@ func (s *Server) redirectError(w http.ResponseWriter, r *http.Request, redirectU
 	}
 	q := url.Values{"error": {oe.Code}, "iss": {s.issuer}}
 	if oe.Description != "" {
-		q.Set("error_description", oe.Description)
+		q.Set("error_description", safeDescription(oe.Description))
 	}
 	if state != "" {
 		q.Set("state", state)
