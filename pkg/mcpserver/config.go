@@ -45,6 +45,10 @@ type ServerConfig struct {
 	CORSOrigins []string `mapstructure:"cors_origins"`
 	// MaxBodyBytes bounds every request body.
 	MaxBodyBytes int64 `mapstructure:"max_body_bytes"`
+	// Pprof mounts net/http/pprof at /debug/pprof/ for loopback callers.
+	// Off by default: profiles expose memory and the command line, and a
+	// CPU profile costs the server CPU while it runs.
+	Pprof bool `mapstructure:"pprof"`
 }
 
 // LogConfig is the [log] table.
@@ -109,6 +113,7 @@ func Defaults() map[string]any {
 		"server.allowed_origins":           []string{},
 		"server.cors_origins":              []string{},
 		"server.max_body_bytes":            1048576,
+		"server.pprof":                     false,
 		"log.level":                        "info",
 		"log.format":                       "text",
 		"auth.enabled":                     true,

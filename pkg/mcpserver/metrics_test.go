@@ -56,3 +56,35 @@ func counterValue(t *testing.T, c prometheus.Counter) float64 {
 	require.NoError(t, c.Write(&m))
 	return m.GetCounter().GetValue()
 }
+
+// TestPprofBehindSwitch: pprof is served only when server.pprof is on
+// (issue 7: "behind a config switch, loopback only"), and then, like
+// /metrics, not to a DNS-rebinding page whose Host names another site.
+func TestPprofBehindSwitch(t *testing.T) {
+	off := newTestEnv(t, nil)
+	res := off.do(http.MethodGet, off.http.URL+"/debug/pprof/cmdline", "", nil)
+	assert.Equal(t, http.StatusNotFound, res.StatusCode, "pprof is off by default")
+
+	on := newTestEnv(t, func(c *Config) { c.Server.Pprof = true })
+	res = on.do(http.MethodGet, on.http.URL+"/debug/pprof/cmdline", "", nil)
+	assert.Equal(t, http.StatusOK, res.StatusCode)
+
+	for _, env := range []*testEnv{off, on} {
+		for _, path := range []string{"/debug/pprof/cmdline", "/metrics"} {
+			req := httptest.NewRequest(http.MethodGet, path, nil)
+			req.RemoteAddr = "127.0.0.1:40000"
+			req.Host = "evil.example:3003"
+			rec := httptest.NewRecorder()
+			env.srv.Handler().ServeHTTP(rec, req)
+			assert.Contains(t, []int{http.StatusForbidden, http.StatusNotFound}, rec.Code, path)
+			assert.NotEqual(t, http.StatusOK, rec.Code, path)
+		}
+	}
+	req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+	req.RemoteAddr = "127.0.0.1:40000"
+	req.Host = "localhost:3003"
+	req.Header.Set("Origin", "http://evil.example")
+	rec := httptest.NewRecorder()
+	on.srv.Handler().ServeHTTP(rec, req)
+	assert.Equal(t, http.StatusForbidden, rec.Code, "a cross-site Origin is refused")
+}

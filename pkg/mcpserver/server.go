@@ -169,9 +169,11 @@ func (s *Server) routes() http.Handler {
 	r := chi.NewRouter()
 	r.Use(requestid.Middleware, s.metrics.Middleware)
 	// Operational endpoints, for loopback callers only (the load tool reads
-	// /metrics; pprof for profiling under load).
+	// /metrics; pprof, when server.pprof is on, for profiling under load).
 	r.Method(http.MethodGet, "/metrics", metrics.LoopbackOnly(s.metrics.Handler()))
-	r.Mount(metrics.PprofPrefix, metrics.Pprof())
+	if s.cfg.Server.Pprof {
+		r.Mount(metrics.PprofPrefix, metrics.Pprof())
+	}
 	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
