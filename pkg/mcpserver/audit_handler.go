@@ -19,6 +19,11 @@ const (
 func (s *Server) auditLogsHandler() http.HandlerFunc {
 	need := []string{ScopeAudit}
 	return func(w http.ResponseWriter, r *http.Request) {
+		// Records hold subjects, emails, jtis and addresses: no shared or
+		// browser cache may keep them (RFC 9111 §5.2.2.5; Pragma for
+		// HTTP/1.0 caches, as RFC 6749 §5.1 does for tokens).
+		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Set("Pragma", "no-cache")
 		if s.cfg.Auth.Enabled {
 			id := s.authenticate(w, r, need)
 			if id == nil {

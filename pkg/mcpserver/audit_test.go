@@ -102,6 +102,9 @@ func TestAuditLogsEndpoint(t *testing.T) {
 	get := func(query string) []AuditRecord {
 		res := env.do(http.MethodGet, env.http.URL+"/audit-logs"+query, "", auditor)
 		require.Equal(t, http.StatusOK, res.StatusCode)
+		// Records carry emails, jtis and addresses: never cached.
+		assert.Equal(t, "no-store", res.Header.Get("Cache-Control"), query)
+		assert.Equal(t, "no-cache", res.Header.Get("Pragma"), query)
 		var body struct {
 			Records []AuditRecord `json:"records"`
 		}
@@ -123,6 +126,8 @@ func TestAuditLogsEndpoint(t *testing.T) {
 	for _, bad := range []string{"?limit=0", "?limit=abc", "?since=yesterday", "?outcome=maybe"} {
 		res := env.do(http.MethodGet, env.http.URL+"/audit-logs"+bad, "", auditor)
 		assert.Equal(t, http.StatusBadRequest, res.StatusCode, bad)
+		assert.Equal(t, "no-store", res.Header.Get("Cache-Control"), bad)
+		assert.Equal(t, "no-cache", res.Header.Get("Pragma"), bad)
 	}
 }
 
