@@ -34,7 +34,7 @@ func presentedCredentials(r *http.Request, form params) (clientCredentials, erro
 		id, errID = url.QueryUnescape(id)
 		secret, errSecret = url.QueryUnescape(secret)
 		if errID != nil || errSecret != nil || id == "" {
-			return clientCredentials{}, basicError("malformed Basic credentials")
+			return clientCredentials{}, newError(ErrInvalidClient, "malformed Basic credentials")
 		}
 		if formID := form.get("client_id"); formID != "" && formID != id {
 			return clientCredentials{}, errInvalidRequest("client_id does not match the authenticated client")
@@ -54,12 +54,6 @@ func presentedCredentials(r *http.Request, form params) (clientCredentials, erro
 	return clientCredentials{ClientID: id, Method: AuthNone}, nil
 }
 
-func basicError(desc string) *oauthError {
-	e := newError(ErrInvalidClient, desc)
-	e.basicAuth = true
-	return e
-}
-
 // authenticateClient authenticates the calling client. Confidential clients
 // may use either secret method; public clients only none.
 func (s *Server) authenticateClient(r *http.Request, form params) (store.Client, error) {
@@ -67,12 +61,7 @@ func (s *Server) authenticateClient(r *http.Request, form params) (store.Client,
 	if err != nil {
 		return store.Client{}, err
 	}
-	fail := func(desc string) error {
-		if creds.Method == AuthClientSecretBasic {
-			return basicError(desc)
-		}
-		return newError(ErrInvalidClient, desc)
-	}
+	fail := func(desc string) error { return newError(ErrInvalidClient, desc) }
 	client, err := s.lookupClient(r.Context(), creds.ClientID)
 	if errors.Is(err, errUnknownClient) {
 		return store.Client{}, fail("client authentication failed")

@@ -39,9 +39,6 @@ type oauthError struct {
 	Code        string
 	Description string
 	Status      int
-	// basicAuth marks an invalid_client after HTTP Basic authentication,
-	// which RFC 6749 §5.2 answers with 401 and WWW-Authenticate: Basic.
-	basicAuth bool
 }
 
 func (e *oauthError) Error() string { return e.Code + ": " + e.Description }
@@ -98,10 +95,27 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if oe.Code == ErrServerError {
 		s.log.ErrorContext(r.Context(), "request failed", "path", r.URL.Path, "err", err)
 	}
-	if oe.basicAuth {
-		w.Header().Set("WWW-Authenticate", `Basic realm="`+s.issuer+`", charset="UTF-8"`)
+	if oe.Status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", s.challenge(r, oe.Code))
 	}
 	writeNoStoreJSON(w, oe.Status, errorBody{Error: oe.Code, ErrorDescription: safeDescription(oe.Description)})
+}
+
+// challenge is the WWW-Authenticate that every 401 must carry (RFC 9110
+// §15.5.2). invalid_client (/token, /introspect, /revoke) is answered with
+// Basic whatever method the client tried: RFC 6749 §5.2 allows 401 for any
+// failed client authentication, and Basic is the scheme a client can retry
+// with. invalid_token (the initial access token at /register, a bearer
+// token at /userinfo) is answered with Bearer, with the error code only
+// when a token was sent (RFC 6750 §3.1).
+func (s *Server) challenge(r *http.Request, code string) string {
+	if code != ErrInvalidToken {
+		return `Basic realm="` + s.issuer + `", charset="UTF-8"`
+	}
+	if _, sent := bearerToken(r); !sent {
+		return `Bearer realm="` + s.issuer + `"`
+	}
+	return `Bearer realm="` + s.issuer + `", error="invalid_token"`
 }
 
 // maxDescriptionLen bounds error_description: descriptions may quote

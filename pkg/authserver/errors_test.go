@@ -62,3 +62,56 @@ func TestSafeDescription(t *testing.T) {
 	assert.Equal(t, "?tab??", safeDescription("\ttab\"\\"))
 	assert.Len(t, safeDescription(strings.Repeat("y", 1000)), maxDescriptionLen)
 }
+
+// Every 401 carries WWW-Authenticate (RFC 9110 §15.5.2): Basic for a
+// failed client authentication whatever method was tried (RFC 6749 §5.2),
+// Bearer for a bad bearer token, with error="invalid_token" only when a
+// token was sent (RFC 6750 §3.1).
+func TestEvery401HasAChallenge(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.Registration.InitialAccessToken = "iat-" + t.Name() })
+	const basicChallenge = `Basic realm="http://issuer.test", charset="UTF-8"`
+	const bearerBad = `Bearer realm="http://issuer.test", error="invalid_token"`
+	const bearerNone = `Bearer realm="http://issuer.test"`
+	cc := url.Values{"grant_type": {"client_credentials"}}
+	post := url.Values{"grant_type": {"client_credentials"}, "client_id": {testServiceClient}, "client_secret": {"wrong"}}
+	none := url.Values{"grant_type": {"client_credentials"}, "client_id": {testServiceClient}}
+	unknown := url.Values{"grant_type": {"client_credentials"}, "client_id": {"nobody"}}
+	bearer := func(tok string) http.Header { return http.Header{"Authorization": {"Bearer " + tok}} }
+	meta := `{"redirect_uris":["http://127.0.0.1:9/cb"]}`
+	for _, tc := range []struct {
+		name string
+		do   func() *http.Response
+		code string
+		want string
+	}{
+		{"token basic wrong secret", func() *http.Response { return e.postForm("/token", cc, basic(testServiceClient, "wrong")) }, ErrInvalidClient, basicChallenge},
+		{"token post wrong secret", func() *http.Response { return e.postForm("/token", post, nil) }, ErrInvalidClient, basicChallenge},
+		{"token confidential client without secret", func() *http.Response { return e.postForm("/token", none, nil) }, ErrInvalidClient, basicChallenge},
+		{"token unknown client", func() *http.Response { return e.postForm("/token", unknown, nil) }, ErrInvalidClient, basicChallenge},
+		{"token no client at all", func() *http.Response { return e.postForm("/token", cc, nil) }, ErrInvalidClient, basicChallenge},
+		{"introspect unauthenticated", func() *http.Response {
+			return e.postForm("/introspect", url.Values{"token": {"x"}}, nil)
+		}, ErrInvalidClient, basicChallenge},
+		{"introspect public client", func() *http.Response {
+			return e.postForm("/introspect", url.Values{"token": {"x"}, "client_id": {testPublicClient}}, nil)
+		}, ErrInvalidClient, basicChallenge},
+		{"revoke wrong secret via post", func() *http.Response {
+			return e.postForm("/revoke", url.Values{"token": {"x"}, "client_id": {testServiceClient}, "client_secret": {"wrong"}}, nil)
+		}, ErrInvalidClient, basicChallenge},
+		{"register bad initial access token", func() *http.Response {
+			return e.post("/register", "application/json", meta, bearer("wrong"))
+		}, ErrInvalidToken, bearerBad},
+		{"register no initial access token", func() *http.Response {
+			return e.post("/register", "application/json", meta, nil)
+		}, ErrInvalidToken, bearerNone},
+		{"userinfo bad token", func() *http.Response { return e.get("/userinfo", bearer("not-a-token")) }, ErrInvalidToken, bearerBad},
+		{"userinfo no token", func() *http.Response { return e.get("/userinfo", nil) }, ErrInvalidToken, bearerNone},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp := tc.do()
+			challenge := resp.Header.Get("WWW-Authenticate")
+			requireOAuthError(t, resp, http.StatusUnauthorized, tc.code)
+			assert.Equal(t, tc.want, challenge)
+		})
+	}
+}

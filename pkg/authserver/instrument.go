@@ -275,6 +275,10 @@ func (s *Server) applyFault(w *statusWriter, r *http.Request, endpoint string) b
 		w.status = 0
 		return true
 	default:
+		if f.Status == http.StatusUnauthorized {
+			// An injected 401 is still a well-formed one (RFC 9110 §15.5.2).
+			w.Header().Set("WWW-Authenticate", s.challenge(r, f.Error))
+		}
 		writeNoStoreJSON(w, f.Status, errorBody{Error: f.Error, ErrorDescription: f.ErrorDescription})
 		return true
 	}

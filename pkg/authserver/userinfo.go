@@ -15,14 +15,12 @@ import (
 func (s *Server) handleUserinfo(w http.ResponseWriter, r *http.Request) {
 	raw, ok := bearerToken(r)
 	if !ok {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="`+s.issuer+`"`)
-		writeJSON(w, http.StatusUnauthorized, errorBody{Error: ErrInvalidToken, ErrorDescription: "bearer token required"})
+		s.writeError(w, r, newError(ErrInvalidToken, "bearer token required"))
 		return
 	}
 	claims, err := s.activeAccessToken(r.Context(), raw)
 	if err != nil {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="`+s.issuer+`", error="invalid_token"`)
-		writeJSON(w, http.StatusUnauthorized, errorBody{Error: ErrInvalidToken, ErrorDescription: "token is not active"})
+		s.writeError(w, r, newError(ErrInvalidToken, "token is not active"))
 		return
 	}
 	// The claims are personal data: neither the response nor an HTTP/1.0
