@@ -3,7 +3,8 @@ package mcpserver
 // This file is the in-memory note store behind add_note, list_notes and the
 // notes:// resources. Notes belong to the subject that wrote them and only
 // that subject can read them. Every dimension is bounded: users, notes per
-// user, note length.
+// user, note length, and the bytes of all notes together (the first three
+// alone would allow 10,000 x 100 x 4 KiB, about 4 GB).
 
 import (
 	"errors"
@@ -18,6 +19,12 @@ const (
 	maxNoteUsers    = 10000
 	maxNotesPerUser = 100
 	maxNoteBytes    = 4096
+	// maxNoteStoreBytes bounds the whole store, as counted by noteCost.
+	maxNoteStoreBytes = 64 << 20
+	// noteOverhead approximates what a note costs beside its text (the
+	// struct, its id and slice slot), so a flood of one-byte notes is
+	// bounded too.
+	noteOverhead = 128
 )
 
 // Note is one user note.
@@ -33,11 +40,16 @@ type noteStore struct {
 	clock  func() time.Time
 	byUser map[string][]Note
 	nextID map[string]int
+	// bytes is the noteCost of every stored note; maxBytes bounds it.
+	bytes, maxBytes int
 }
 
 func newNoteStore(clock func() time.Time) *noteStore {
-	return &noteStore{clock: clock, byUser: map[string][]Note{}, nextID: map[string]int{}}
+	return &noteStore{clock: clock, byUser: map[string][]Note{}, nextID: map[string]int{}, maxBytes: maxNoteStoreBytes}
 }
+
+// noteCost is what a note of text is counted as against maxBytes.
+func noteCost(text string) int { return len(text) + noteOverhead }
 
 var errNoteLimit = errors.New("note limit reached")
 
@@ -58,6 +70,11 @@ func (n *noteStore) add(subject, text string) (Note, error) {
 	if len(notes) >= maxNotesPerUser {
 		return Note{}, fmt.Errorf("%w: at most %d notes per user", errNoteLimit, maxNotesPerUser)
 	}
+	cost := noteCost(text)
+	if n.bytes+cost > n.maxBytes {
+		return Note{}, fmt.Errorf("%w: the server's note storage is full (%d bytes across all users); no note was added", errNoteLimit, n.maxBytes)
+	}
+	n.bytes += cost
 	n.nextID[subject]++
 	note := Note{ID: strconv.Itoa(n.nextID[subject]), Text: text, Created: n.clock().UTC()}
 	n.byUser[subject] = append(notes, note)
