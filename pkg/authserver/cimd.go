@@ -7,8 +7,9 @@ package authserver
 // fetch is guarded against SSRF: https only, a timeout, a size limit, no
 // redirects, no proxy, and connections to loopback, private, link-local or
 // otherwise special addresses refused (checked on the resolved address, at
-// dial time, so DNS rebinding cannot slip through) unless
-// cimd.allow_loopback is set for tests. Documents are cached per their
+// dial time, so DNS rebinding cannot slip through; see ssrf.go).
+// cimd.allow_loopback, for tests, lets loopback addresses through and
+// nothing else. Documents are cached per their
 // Cache-Control max-age, within bounds, in a capped cache.
 
 import (
@@ -94,28 +95,6 @@ func newCIMDResolver(cfg CIMDConfig, roots *x509.CertPool, now func() time.Time,
 		scopes: scopes,
 		cache:  map[string]cimdEntry{},
 	}
-}
-
-// checkFetchAddress refuses addresses an outside party must not make us
-// reach (SSRF): loopback, private, link-local, CGNAT, unspecified, multicast.
-func checkFetchAddress(address string, allowLoopback bool) error {
-	host, _, err := net.SplitHostPort(address)
-	if err != nil {
-		return fmt.Errorf("bad address %q", address)
-	}
-	ip := net.ParseIP(host)
-	if ip == nil {
-		return fmt.Errorf("bad address %q", address)
-	}
-	if allowLoopback {
-		return nil
-	}
-	cgnat := &net.IPNet{IP: net.IPv4(100, 64, 0, 0), Mask: net.CIDRMask(10, 32)}
-	if ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() ||
-		ip.IsUnspecified() || ip.IsMulticast() || ip.IsInterfaceLocalMulticast() || cgnat.Contains(ip) {
-		return fmt.Errorf("address %s is not public", ip)
-	}
-	return nil
 }
 
 // resolve returns the client described by the document at id.
