@@ -4,6 +4,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strings"
@@ -52,6 +53,9 @@ type ServerConfig struct {
 	TLSCertFile  string `mapstructure:"tls_cert_file"`
 	TLSKeyFile   string `mapstructure:"tls_key_file"`
 	MaxBodyBytes int64  `mapstructure:"max_body_bytes"`
+	// AllowInsecureHTTP accepts an http issuer on a host that is not
+	// loopback (RFC 8414 §2 requires https): for a lab network only.
+	AllowInsecureHTTP bool `mapstructure:"allow_insecure_http"`
 }
 
 // LogConfig is the [log] table (used by the binary's main).
@@ -159,6 +163,7 @@ func Defaults() map[string]any {
 		"server.tls_cert_file":              "",
 		"server.tls_key_file":               "",
 		"server.max_body_bytes":             65536,
+		"server.allow_insecure_http":        false,
 		"log.level":                         "info",
 		"log.format":                        "text",
 		"keys.private_key_file":             "keys/private_key.pem",
@@ -261,6 +266,11 @@ func (c *Config) Validate() error {
 	}
 	if err := validateIssuer(c.Server.Issuer); err != nil {
 		return fmt.Errorf("server.issuer: %w", err)
+	}
+	if insecureIssuer(c.Server.Issuer) && !c.Server.AllowInsecureHTTP {
+		return fmt.Errorf("server.issuer: %q is http on a host that is not loopback; RFC 8414 §2 requires https "+
+			"(set server.tls_cert_file and server.tls_key_file, or put a TLS proxy in front and use an https issuer), "+
+			"or set server.allow_insecure_http = true for a lab network", c.Server.Issuer)
 	}
 	if (c.Server.TLSCertFile == "") != (c.Server.TLSKeyFile == "") {
 		return fmt.Errorf("server.tls_cert_file: tls_cert_file and tls_key_file must be set together")
@@ -420,6 +430,22 @@ func validateIssuer(issuer string) error {
 		return fmt.Errorf("must have no query, fragment or trailing slash, got %q", issuer)
 	}
 	return nil
+}
+
+// insecureIssuer reports an http issuer whose host is not loopback
+// (localhost, 127.0.0.0/8, ::1): the only plain-HTTP issuers a development
+// mock may use without saying so.
+func insecureIssuer(issuer string) bool {
+	u, err := url.Parse(issuer)
+	if err != nil || u.Scheme != "http" {
+		return false
+	}
+	host := u.Hostname()
+	if strings.EqualFold(host, "localhost") {
+		return false
+	}
+	a, err := netip.ParseAddr(host)
+	return err != nil || !a.Unmap().IsLoopback()
 }
 
 // validScopeToken follows RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ).

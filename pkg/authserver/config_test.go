@@ -1,6 +1,7 @@
 package authserver
 
 import (
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -113,4 +114,59 @@ func TestNewRefusesInvalidConfig(t *testing.T) {
 	_, err := New(cfg)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "keys.algorithm")
+}
+
+// RFC 8414 §2: the issuer is https; plain http only on a loopback host,
+// or anywhere when server.allow_insecure_http says so (with a warning).
+func TestIssuerHTTPOnlyOnLoopback(t *testing.T) {
+	for _, tc := range []struct {
+		issuer string
+		ok     bool
+	}{
+		{"https://as.example", true},
+		{"https://as.example:8443/tenant", true},
+		{"http://localhost:3002", true},
+		{"http://LOCALHOST:3002", true},
+		{"http://127.0.0.1:3002", true},
+		{"http://127.1.2.3", true},
+		{"http://[::1]:3002", true},
+		{"http://as.example:3002", false},
+		{"http://10.0.0.5:3002", false},
+		{"http://192.168.1.10", false},
+		{"http://[2001:db8::1]:3002", false},
+		{"http://localhost.example.com", false},
+		{"http://0.0.0.0:3002", false},
+	} {
+		cfg := DefaultConfig()
+		cfg.Server.Issuer = tc.issuer
+		err := cfg.Validate()
+		if tc.ok {
+			assert.NoError(t, err, tc.issuer)
+			continue
+		}
+		if assert.Error(t, err, tc.issuer) {
+			assert.True(t, strings.HasPrefix(err.Error(), "server.issuer"), err.Error())
+			assert.Contains(t, err.Error(), "server.allow_insecure_http")
+		}
+		cfg.Server.AllowInsecureHTTP = true
+		assert.NoError(t, cfg.Validate(), tc.issuer)
+	}
+}
+
+func TestInsecureIssuerIsLogged(t *testing.T) {
+	for _, tc := range []struct {
+		issuer string
+		warned bool
+	}{{"http://as.example:3002", true}, {"http://127.0.0.1:3002", false}} {
+		var logs strings.Builder
+		cfg := DefaultConfig()
+		cfg.Keys.PrivateKeyFile = sharedKeyFile
+		cfg.Server.Issuer = tc.issuer
+		cfg.Server.AllowInsecureHTTP = true
+		cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+		srv, err := New(cfg)
+		require.NoError(t, err)
+		require.NoError(t, srv.Close())
+		assert.Equal(t, tc.warned, strings.Contains(logs.String(), `level=WARN msg="server.allow_insecure_http`), logs.String())
+	}
 }

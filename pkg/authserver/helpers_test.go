@@ -91,6 +91,7 @@ type env struct {
 func testConfig(clock *fakeClock) Config {
 	cfg := DefaultConfig()
 	cfg.Server.Issuer = "http://issuer.test"
+	cfg.Server.AllowInsecureHTTP = true // a name, never dialled: httptest serves 127.0.0.1
 	cfg.Keys.PrivateKeyFile = sharedKeyFile
 	cfg.Mock.AutoApprove = true
 	cfg.Mock.ControlAPI = true

@@ -75,6 +75,9 @@ func New(cfg Config) (*Server, error) {
 		s.log = slog.Default()
 	}
 	s.consent = newPendingStore(s.now)
+	if insecureIssuer(s.issuer) {
+		s.log.Warn("server.allow_insecure_http: the issuer is plain http on a host that is not loopback; tokens, codes and secrets cross the network in clear (RFC 8414 §2 requires https)", "issuer", s.issuer)
+	}
 	key, err := loadOrCreateKey(cfg.Keys.PrivateKeyFile, cfg.Keys.Algorithm, s.log)
 	if err != nil {
 		return nil, err
