@@ -49,6 +49,9 @@ type ServerConfig struct {
 	// Off by default: profiles expose memory and the command line, and a
 	// CPU profile costs the server CPU while it runs.
 	Pprof bool `mapstructure:"pprof"`
+	// MaxSessionsPerUser bounds the stateful sessions one subject may hold
+	// at once, so one user cannot take every session.
+	MaxSessionsPerUser int `mapstructure:"max_sessions_per_user"`
 }
 
 // LogConfig is the [log] table.
@@ -114,6 +117,7 @@ func Defaults() map[string]any {
 		"server.cors_origins":              []string{},
 		"server.max_body_bytes":            1048576,
 		"server.pprof":                     false,
+		"server.max_sessions_per_user":     100,
 		"log.level":                        "info",
 		"log.format":                       "text",
 		"auth.enabled":                     true,
@@ -151,6 +155,7 @@ func DefaultConfig() Config {
 		Server: ServerConfig{
 			Listen: "127.0.0.1:3003", Resource: "http://localhost:3003/mcp",
 			AllowedOrigins: []string{}, CORSOrigins: []string{}, MaxBodyBytes: 1048576,
+			MaxSessionsPerUser: 100,
 		},
 		Log: LogConfig{Level: "info", Format: "text"},
 		Auth: AuthConfig{
@@ -187,6 +192,9 @@ func (c *Config) validateServer() error {
 	}
 	if c.Server.MaxBodyBytes <= 0 {
 		return fmt.Errorf("server.max_body_bytes: must be positive, got %d", c.Server.MaxBodyBytes)
+	}
+	if c.Server.MaxSessionsPerUser < 1 || c.Server.MaxSessionsPerUser > maxSessions {
+		return fmt.Errorf("server.max_sessions_per_user: must be from 1 to %d, got %d", maxSessions, c.Server.MaxSessionsPerUser)
 	}
 	for _, o := range append(slices.Clone(c.Server.AllowedOrigins), c.Server.CORSOrigins...) {
 		if _, err := normalizeOrigin(o); err != nil {

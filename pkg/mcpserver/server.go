@@ -53,6 +53,7 @@ type Server struct {
 	resourceMetadataURL string
 	metrics             *metrics.Metrics
 	maxSessions         int
+	userSessions        *sessionsPerSubject
 	handler             http.Handler
 }
 
@@ -62,7 +63,8 @@ func New(cfg Config, opts Options) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("invalid configuration: %w", err)
 	}
-	s := &Server{cfg: cfg, logger: opts.Logger, clock: opts.Clock, maxSessions: maxSessions}
+	s := &Server{cfg: cfg, logger: opts.Logger, clock: opts.Clock, maxSessions: maxSessions,
+		userSessions: newSessionsPerSubject(cfg.Server.MaxSessionsPerUser)}
 	if s.logger == nil {
 		s.logger = slog.Default()
 	}
@@ -210,37 +212,6 @@ func (s *Server) mcpHandler() http.Handler {
 		h = s.requireMCPAccess(h)
 	}
 	return s.peekBody(h)
-}
-
-// maxSessions bounds the stateful sessions the SDK keeps (idle ones also
-// expire after SessionTimeout), so authenticated clients opening sessions in
-// a loop cannot grow the session map without limit.
-const maxSessions = 10000
-
-// limitSessions answers 503 to a new session's initialize once maxSessions
-// are open.
-func (s *Server) limitSessions(srv *mcp.Server, next http.Handler) http.Handler {
-	if s.cfg.Server.Stateless {
-		return next
-	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodPost && r.Header.Get("Mcp-Session-Id") == "" && s.sessionCount(srv) >= s.maxSessions {
-			st := stateFrom(r.Context())
-			st.outcome, st.reason = OutcomeError, "too many sessions"
-			w.Header().Set("Retry-After", "30")
-			writeJSONRPCError(w, http.StatusServiceUnavailable, -32000, "too many open sessions; try again later")
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
-func (s *Server) sessionCount(srv *mcp.Server) int {
-	n := 0
-	for range srv.Sessions() {
-		n++
-	}
-	return n
 }
 
 func (s *Server) refuseOrigin(w http.ResponseWriter, r *http.Request, status int, reason string) {
