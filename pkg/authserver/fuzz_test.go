@@ -100,6 +100,8 @@ func FuzzRegisterMetadata(f *testing.F) {
 		`{"redirect_uris":null,"grant_types":"x","scope":7}`,
 		`{} {}`,
 		`null`,
+		`{"REDIRECT_URIS":["http://127.0.0.1:3001/callback"],"Token_Endpoint_Auth_Method":"none"}`,
+		"{\"redirect_uris\":[\"http://127.0.0.1:3001/callback\"],\"\u017fcope\":\"mcp:read\"}",
 	} {
 		f.Add([]byte(seed))
 	}
@@ -134,6 +136,17 @@ func FuzzRegisterMetadata(f *testing.F) {
 		for _, sc := range c.Scopes {
 			if !slices.Contains(srv.cfg.Scopes, sc) {
 				t.Fatalf("granted scope %q the server does not offer", sc)
+			}
+		}
+		var members map[string]json.RawMessage
+		if err := json.Unmarshal(body, &members); err != nil {
+			t.Fatalf("accepted metadata that is not a JSON object: %v", err)
+		}
+		for name := range members {
+			for _, known := range registrationMembers {
+				if name != known && strings.EqualFold(name, known) {
+					t.Fatalf("accepted member %q, a case variant of %q", name, known)
+				}
 			}
 		}
 		if !c.Dynamic || c.ID == "" {

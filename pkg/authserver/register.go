@@ -17,6 +17,7 @@ import (
 	"mime"
 	"net/http"
 	"slices"
+	"strings"
 
 	"github.com/mcp-oauth2/mcp-oauth2-mock/pkg/authserver/store"
 )
@@ -130,7 +131,35 @@ func (s *Server) clientFromMetadata(body []byte) (store.Client, error) {
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return store.Client{}, notOne
 	}
+	if err := checkMemberCase(body); err != nil {
+		return store.Client{}, err
+	}
 	return s.clientFromRegistration(req)
+}
+
+// registrationMembers are the JSON names of registrationRequest's fields.
+var registrationMembers = []string{
+	"redirect_uris", "token_endpoint_auth_method", "grant_types", "response_types",
+	"client_name", "client_uri", "logo_uri", "scope",
+}
+
+// checkMemberCase refuses a member whose name differs from a known one only
+// by case: RFC 7591 member names are case-sensitive, but encoding/json
+// matches field names case-insensitively, so {"REDIRECT_URIS": ...} would
+// otherwise register redirect URIs under a name the RFC does not define.
+func checkMemberCase(body []byte) error {
+	var members map[string]json.RawMessage
+	if err := json.Unmarshal(body, &members); err != nil {
+		return newError(ErrInvalidClientMetadata, "body must be one JSON object of client metadata")
+	}
+	for name := range members {
+		for _, known := range registrationMembers {
+			if name != known && strings.EqualFold(name, known) {
+				return newError(ErrInvalidClientMetadata, "member names are case-sensitive: "+known+" is spelled in lower case")
+			}
+		}
+	}
+	return nil
 }
 
 // clientFromRegistration validates metadata and applies the RFC 7591 §2

@@ -202,3 +202,26 @@ func TestRegisterCapHoldsUnderConcurrency(t *testing.T) {
 		})
 	}
 }
+
+// RFC 7591 member names are case-sensitive; encoding/json is not, so a
+// member that differs from a known one only by case (Unicode folding
+// included) is refused rather than silently read as the known one.
+func TestRegisterMemberNamesAreCaseSensitive(t *testing.T) {
+	e := newEnv(t, nil)
+	for _, body := range []string{
+		`{"REDIRECT_URIS":["http://127.0.0.1:3001/callback"]}`,
+		`{"redirect_uris":["http://127.0.0.1:3001/callback"],"Token_Endpoint_Auth_Method":"none"}`,
+		`{"redirect_uris":["http://127.0.0.1:3001/callback"],"Client_Name":"x"}`,
+		`{"redirect_uris":["http://127.0.0.1:3001/callback"],"\u017fcope":"mcp:read"}`, // long s folds to s
+		`{"redirect_uris":["http://127.0.0.1:3001/callback"],"redirect_uris":["http://127.0.0.1:3001/callback"],"Redirect_uris":[]}`,
+	} {
+		resp := e.register(body, nil)
+		requireOAuthError(t, resp, http.StatusBadRequest, ErrInvalidClientMetadata)
+	}
+	n, err := e.srv.store.CountDynamicClients(t.Context())
+	require.NoError(t, err)
+	assert.Zero(t, n, "nothing stored")
+	// Exact names, and members this server does not know, are fine.
+	resp := e.register(`{"redirect_uris":["http://127.0.0.1:3001/callback"],"client_name":"x","contacts":["a@example.com"],"Software_ID":"s"}`, nil)
+	require.Equal(t, http.StatusCreated, resp.StatusCode)
+}
