@@ -23,8 +23,9 @@ type result struct {
 	JWKSFetches *float64 `json:"jwks_fetches"`
 	// ServerCPUMicros is the CPU time the target server process spent per
 	// measured request, in microseconds, when its pid was given (-mcp-pid,
-	// -mcp-noauth-pid, -as-pid). Unlike req/s it hardly depends on what
-	// else the machine runs, so it is the figure for what a path costs.
+	// -mcp-noauth-pid, -as-pid). It depends much less than req/s on what
+	// else the machine runs (see docs/PERFORMANCE.md for how much), so it
+	// is the figure for what a path costs.
 	ServerCPUMicros *float64 `json:"server_cpu_us_per_request,omitempty"`
 	// RSSBytes holds the MCP server's resident memory after N calls
 	// (mcp-soak), keyed by N.
