@@ -19,11 +19,12 @@
 # Environment: BENCH_DURATION (10s), BENCH_CONCURRENCY (64),
 # BENCH_SOAK_CALLS (100000), BENCH_AUDIT_SYNC (1s: see docs/PERFORMANCE.md),
 # BENCH_SKIP_GO=1 to skip the Go benchmarks, BENCH_OUT=DIR to keep the JSON
-# results and server logs.
+# results and server logs; BIN (bin) and GO (go) as in the Makefile.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BIN="${BIN:-bin}"
+GO="${GO:-go}"
 DURATION="${BENCH_DURATION:-10s}"
 CONCURRENCY="${BENCH_CONCURRENCY:-64}"
 SOAK_CALLS="${BENCH_SOAK_CALLS:-100000}"
@@ -113,16 +114,16 @@ stop() {
 }
 
 section "Machine"
-echo "cpus: $(nproc)   cpu: $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)   go: $(go env GOVERSION)"
+echo "cpus: $(nproc)   cpu: $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)   go: $("$GO" env GOVERSION)"
 echo "load average before the run: $(cut -d' ' -f1-3 /proc/loadavg)   (other work on the machine skews every figure)"
 echo "duration per scenario: $DURATION   concurrency: $CONCURRENCY   audit.sync: $AUDIT_SYNC"
 
 LOADTEST="$RUN_DIR/loadtest"
-go build -o "$LOADTEST" ./scripts/loadtest
+"$GO" build -o "$LOADTEST" ./scripts/loadtest
 
 if [ "${BENCH_SKIP_GO:-0}" != 1 ]; then
   section "Go benchmarks (go test -run '^\$' -bench . -benchmem ./pkg/...)"
-  go test -run '^$' -bench . -benchmem -timeout 180s ./pkg/... 2>&1 | grep -E '^(Benchmark|ok|FAIL|---|panic|pkg:)' | grep -v 'no test files' || true
+  "$GO" test -run '^$' -bench . -benchmem -timeout 180s ./pkg/... 2>&1 | grep -E '^(Benchmark|ok|FAIL|---|panic|pkg:)' | grep -v 'no test files' || true
 fi
 
 umask 077
