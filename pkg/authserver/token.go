@@ -94,23 +94,8 @@ func (s *Server) grantAuthorizationCode(ctx context.Context, client store.Client
 	if req.Code == "" || req.CodeVerifier == "" {
 		return tokenResponse{}, errInvalidRequest("code and code_verifier are required")
 	}
-	code, err := s.store.TakeCode(ctx, hashToken(req.Code))
-	if errors.Is(err, store.ErrNotFound) {
-		return tokenResponse{}, newError(ErrInvalidGrant, "unknown authorization code")
-	}
+	code, err := s.redeemCode(ctx, client, req)
 	if err != nil {
-		return tokenResponse{}, err
-	}
-	if code.Used {
-		// RFC 6749 §4.1.2: a replayed code must fail and should revoke every
-		// token already issued from it.
-		if err := s.store.RevokeFamily(ctx, code.FamilyID); err != nil {
-			return tokenResponse{}, err
-		}
-		s.log.WarnContext(ctx, "authorization code replayed; grant revoked", "client_id", client.ID, "family", code.FamilyID)
-		return tokenResponse{}, newError(ErrInvalidGrant, "authorization code already used")
-	}
-	if err := s.checkCode(code, client, req); err != nil {
 		return tokenResponse{}, err
 	}
 	g := grant{
@@ -124,11 +109,56 @@ func (s *Server) grantAuthorizationCode(ctx context.Context, client store.Client
 	return resp, err
 }
 
-// checkCode verifies everything a code is bound to.
-func (s *Server) checkCode(code store.Code, client store.Client, req tokenRequest) error {
-	if !s.now().Before(code.ExpiresAt) {
-		return newError(ErrInvalidGrant, "authorization code expired")
+// redeemCode spends an authorization code for a request that passes its
+// bindings, or reports why not (revoking its grant when it is a replay).
+func (s *Server) redeemCode(ctx context.Context, client store.Client, req tokenRequest) (store.Code, error) {
+	hash := hashToken(req.Code)
+	code, err := s.store.GetCode(ctx, hash)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Code{}, newError(ErrInvalidGrant, "unknown authorization code")
 	}
+	if err != nil {
+		return store.Code{}, err
+	}
+	// The bindings are checked before the code is spent: a request that
+	// could not have redeemed it (another client, redirect URI or
+	// resource, a wrong PKCE verifier) must neither burn it, which would
+	// let whoever intercepted the code deny the real client, nor count as
+	// its replay, which would let them revoke the real client's tokens.
+	if err := checkCodeBindings(code, client, req); err != nil {
+		return store.Code{}, err
+	}
+	if !code.Used {
+		if !s.now().Before(code.ExpiresAt) {
+			return store.Code{}, newError(ErrInvalidGrant, "authorization code expired")
+		}
+		// The take is atomic: of concurrent redemptions one finds the code
+		// unused, the others find it used and are replays.
+		if code, err = s.store.TakeCode(ctx, hash); err != nil {
+			return store.Code{}, err
+		}
+	}
+	if code.Used {
+		return store.Code{}, s.codeReplayed(ctx, client, code)
+	}
+	return code, nil
+}
+
+// codeReplayed answers a second redemption of a code (RFC 6749 §4.1.2: it
+// must fail and should revoke every token already issued from it). Expiry
+// is not checked first, so a late replay (within store.CodeGrace) still
+// revokes.
+func (s *Server) codeReplayed(ctx context.Context, client store.Client, code store.Code) error {
+	if err := s.store.RevokeFamily(ctx, code.FamilyID); err != nil {
+		return err
+	}
+	s.log.WarnContext(ctx, "authorization code replayed; grant revoked", "client_id", client.ID, "family", code.FamilyID)
+	return newError(ErrInvalidGrant, "authorization code already used")
+}
+
+// checkCodeBindings verifies everything a code is bound to: only a request
+// that passes could have redeemed it.
+func checkCodeBindings(code store.Code, client store.Client, req tokenRequest) error {
 	if code.ClientID != client.ID {
 		return newError(ErrInvalidGrant, "authorization code was issued to another client")
 	}

@@ -3,7 +3,9 @@ package authserver
 import (
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -110,8 +112,95 @@ func TestTokenCodeBindings(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			a := e.authorize(tc.params)
 			requireOAuthError(t, e.exchange(a, tc.extra), tc.status, tc.want)
+			// A request that could not redeem the code does not spend it:
+			// the real client still can, and it is not taken for a replay.
+			resp := e.exchange(a, nil)
+			require.Equal(t, http.StatusOK, resp.StatusCode, "the failed attempt burned the code")
+			assert.Equal(t, true, e.introspect(str(decode(t, resp)["access_token"]))["active"])
 		})
 	}
+}
+
+// An attacker who holds an intercepted code but not its PKCE verifier can
+// neither deny the real client (by burning the code first) nor revoke the
+// real client's tokens (by presenting the code again afterwards). A replay
+// by someone who could have redeemed it still revokes.
+func TestTokenCodeWithoutVerifierCannotBurnOrRevoke(t *testing.T) {
+	for _, driver := range []string{"memory", "sqlite"} {
+		t.Run(driver, func(t *testing.T) {
+			e := newEnv(t, func(c *Config) {
+				c.Storage.Driver = driver
+				c.Storage.SQLitePath = filepath.Join(t.TempDir(), "as.db")
+			})
+			wrong, _ := pkcePair()
+			a := e.authorize(authzParams{scope: "mcp:read offline_access"})
+			requireOAuthError(t, e.exchange(a, url.Values{"code_verifier": {wrong}}), http.StatusBadRequest, ErrInvalidGrant)
+			first := e.exchange(a, nil)
+			require.Equal(t, http.StatusOK, first.StatusCode)
+			tokens := decode(t, first)
+
+			requireOAuthError(t, e.exchange(a, url.Values{"code_verifier": {wrong}}), http.StatusBadRequest, ErrInvalidGrant)
+			requireOAuthError(t, e.exchange(a, url.Values{"client_id": {testOtherPublic}}), http.StatusBadRequest, ErrInvalidGrant)
+			assert.Equal(t, true, e.introspect(str(tokens["access_token"]))["active"], "a verifier-less replay revoked the grant")
+			assert.Equal(t, true, e.introspect(str(tokens["refresh_token"]))["active"])
+
+			requireOAuthError(t, e.exchange(a, nil), http.StatusBadRequest, ErrInvalidGrant)
+			assert.Equal(t, false, e.introspect(str(tokens["access_token"]))["active"], "a real replay must revoke")
+			assert.Equal(t, false, e.introspect(str(tokens["refresh_token"]))["active"])
+		})
+	}
+}
+
+// Single use holds under concurrency with the check-then-take: of many
+// simultaneous redemptions, mixed with attempts without the verifier,
+// exactly one gets tokens and the others get invalid_grant.
+func TestTokenConcurrentRedemptionIssuesOnce(t *testing.T) {
+	for _, driver := range []string{"memory", "sqlite"} {
+		t.Run(driver, func(t *testing.T) {
+			e := newEnv(t, func(c *Config) {
+				c.Storage.Driver = driver
+				c.Storage.SQLitePath = filepath.Join(t.TempDir(), "as.db")
+			})
+			wrong, _ := pkcePair()
+			for round := range 5 {
+				a := e.authorize(authzParams{})
+				var wg sync.WaitGroup
+				statuses := make([]int, 16)
+				for i := range statuses {
+					extra := url.Values{}
+					if i%4 == 3 {
+						extra.Set("code_verifier", wrong)
+					}
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						resp, err := e.client.PostForm(e.ts.URL+"/token", mergeForm(e.exchangeForm(a), extra))
+						if assert.NoError(t, err) {
+							statuses[i] = resp.StatusCode
+							_ = resp.Body.Close()
+						}
+					}()
+				}
+				wg.Wait()
+				ok := 0
+				for _, st := range statuses {
+					if st == http.StatusOK {
+						ok++
+					} else {
+						assert.Equal(t, http.StatusBadRequest, st)
+					}
+				}
+				assert.Equal(t, 1, ok, "round %d: %v", round, statuses)
+			}
+		})
+	}
+}
+
+func mergeForm(form, extra url.Values) url.Values {
+	for k, v := range extra {
+		form[k] = v
+	}
+	return form
 }
 
 func TestTokenClientCredentials(t *testing.T) {

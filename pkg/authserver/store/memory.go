@@ -144,6 +144,18 @@ func (m *Memory) PutCode(_ context.Context, c Code) error {
 	return nil
 }
 
+// GetCode implements Store.
+func (m *Memory) GetCode(_ context.Context, hash string) (Code, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c, ok := m.codes[hash]
+	if !ok {
+		return Code{}, ErrNotFound
+	}
+	c.Claims = maps.Clone(c.Claims)
+	return c, nil
+}
+
 // TakeCode implements Store.
 func (m *Memory) TakeCode(_ context.Context, hash string) (Code, error) {
 	m.mu.Lock()

@@ -148,6 +148,22 @@ func (s *SQLite) PutCode(ctx context.Context, c Code) error {
 	return wrap("put code", err)
 }
 
+// GetCode implements Store.
+func (s *SQLite) GetCode(ctx context.Context, hash string) (Code, error) {
+	var data string
+	var used int
+	err := s.db.QueryRowContext(ctx, `SELECT data, used FROM codes WHERE hash=?`, hash).Scan(&data, &used)
+	if err != nil {
+		return Code{}, notFound("get code", err)
+	}
+	var c Code
+	if err := json.Unmarshal([]byte(data), &c); err != nil {
+		return Code{}, fmt.Errorf("decode code: %w", err)
+	}
+	c.Used = used == 1
+	return c, nil
+}
+
 // TakeCode implements Store.
 func (s *SQLite) TakeCode(ctx context.Context, hash string) (Code, error) {
 	var c Code

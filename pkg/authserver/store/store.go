@@ -127,6 +127,9 @@ type Store interface {
 	CreateDynamicClient(ctx context.Context, c Client, max int) error
 
 	PutCode(ctx context.Context, c Code) error
+	// GetCode returns a code without changing it (Used reports whether it
+	// was taken), so its bindings can be checked before it is spent.
+	GetCode(ctx context.Context, hash string) (Code, error)
 	// TakeCode marks a code used, atomically, and returns it as it was
 	// before: Used true means this is a replay.
 	TakeCode(ctx context.Context, hash string) (Code, error)

@@ -105,6 +105,14 @@ func TestCodesAreSingleUse(t *testing.T) {
 	eachStore(t, func(t *testing.T, s Store) {
 		ctx := context.Background()
 		require.NoError(t, s.PutCode(ctx, Code{Hash: "h", ClientID: "c", Claims: map[string]any{"email": "a@b"}, ExpiresAt: epoch.Add(time.Minute), FamilyID: "f"}))
+		// Looking a code up does not spend it.
+		for range 2 {
+			got, err := s.GetCode(ctx, "h")
+			require.NoError(t, err)
+			assert.False(t, got.Used)
+			assert.Equal(t, "c", got.ClientID)
+			assert.Equal(t, "a@b", got.Claims["email"])
+		}
 		first, err := s.TakeCode(ctx, "h")
 		require.NoError(t, err)
 		assert.False(t, first.Used)
@@ -113,6 +121,11 @@ func TestCodesAreSingleUse(t *testing.T) {
 		require.NoError(t, err)
 		assert.True(t, second.Used)
 		_, err = s.TakeCode(ctx, "other")
+		assert.ErrorIs(t, err, ErrNotFound)
+		got, err := s.GetCode(ctx, "h")
+		require.NoError(t, err)
+		assert.True(t, got.Used)
+		_, err = s.GetCode(ctx, "other")
 		assert.ErrorIs(t, err, ErrNotFound)
 	})
 }
