@@ -99,13 +99,15 @@ func (s *Server) limitSessions(srv *mcp.Server, next http.Handler) http.Handler 
 }
 
 // holdUntilClosed keeps subject's reservation while the session the SDK
-// created for it is open, and releases it when the session closes (DELETE,
-// SessionTimeout expiry, or a failed initialize, which the SDK closes before
-// returning). One goroutine waits per open session, at most maxSessions.
+// created for it is open, and releases it when the session closes (DELETE
+// or SessionTimeout expiry). One goroutine waits per open session, at most
+// maxSessions. A session that was not initialized by this request is being
+// closed by the SDK as the request ends: its slot is released at once, so
+// the next request of the same subject sees it free.
 func (s *Server) holdUntilClosed(srv *mcp.Server, sessionID, subject string) {
 	if sessionID != "" {
 		for ss := range srv.Sessions() {
-			if ss.ID() == sessionID {
+			if ss.ID() == sessionID && ss.InitializeParams() != nil {
 				go func() {
 					_ = ss.Wait()
 					s.userSessions.release(subject)
