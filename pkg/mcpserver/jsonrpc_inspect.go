@@ -16,6 +16,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
+	"net/http"
 	"strings"
 )
 
@@ -153,4 +156,41 @@ func (s *rpcSummary) toolsCalled() []string {
 		out = append(out, m.Tools...)
 	}
 	return out
+}
+
+// peekBody reads a POST body (bounded by server.max_body_bytes), notes what
+// JSON-RPC messages it holds, and restores it for the SDK.
+func (s *Server) peekBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || r.Body == nil {
+			next.ServeHTTP(w, r)
+			return
+		}
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.Server.MaxBodyBytes))
+		_ = r.Body.Close()
+		if err != nil {
+			st := stateFrom(r.Context())
+			var mbe *http.MaxBytesError
+			if errors.As(err, &mbe) {
+				st.outcome, st.reason = OutcomeError, "request body too large"
+				writeJSONRPCError(w, http.StatusRequestEntityTooLarge, -32600, fmt.Sprintf("request body exceeds %d bytes", mbe.Limit))
+				return
+			}
+			st.outcome, st.reason = OutcomeError, "read request body"
+			writeJSONRPCError(w, http.StatusBadRequest, -32700, "could not read request body")
+			return
+		}
+		summary, err := inspectJSONRPC(body)
+		switch {
+		case errors.Is(err, errBatchTooLarge):
+			st := stateFrom(r.Context())
+			st.outcome, st.reason = OutcomeError, err.Error()
+			writeJSONRPCError(w, http.StatusBadRequest, -32600, err.Error())
+			return
+		case err == nil:
+			stateFrom(r.Context()).rpc = summary
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		next.ServeHTTP(w, r)
+	})
 }
