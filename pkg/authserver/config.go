@@ -56,6 +56,10 @@ type ServerConfig struct {
 	// AllowInsecureHTTP accepts an http issuer on a host that is not
 	// loopback (RFC 8414 §2 requires https): for a lab network only.
 	AllowInsecureHTTP bool `mapstructure:"allow_insecure_http"`
+	// CORSOrigins are the browser origins (scheme://host[:port]) that get
+	// CORS headers at /token, /register, /revoke and /userinfo; "*" allows
+	// any origin (development only). Empty: none.
+	CORSOrigins []string `mapstructure:"cors_origins"`
 }
 
 // LogConfig is the [log] table (used by the binary's main).
@@ -164,6 +168,7 @@ func Defaults() map[string]any {
 		"server.tls_key_file":               "",
 		"server.max_body_bytes":             65536,
 		"server.allow_insecure_http":        false,
+		"server.cors_origins":               []string{},
 		"log.level":                         "info",
 		"log.format":                        "text",
 		"keys.private_key_file":             "keys/private_key.pem",
@@ -245,7 +250,7 @@ func defaultClientsAny() []map[string]any {
 // callers that do not go through pkg/config. Keys stay in memory.
 func DefaultConfig() Config {
 	return Config{
-		Server:       ServerConfig{Listen: "127.0.0.1:3002", Issuer: "http://localhost:3002", MaxBodyBytes: 65536},
+		Server:       ServerConfig{Listen: "127.0.0.1:3002", Issuer: "http://localhost:3002", MaxBodyBytes: 65536, CORSOrigins: []string{}},
 		Log:          LogConfig{Level: "info", Format: "text"},
 		Keys:         KeysConfig{Algorithm: "RS256"},
 		Tokens:       TokensConfig{AccessTokenTTL: time.Hour, RefreshTokenTTL: 720 * time.Hour, IDTokenTTL: time.Hour, CodeTTL: 60 * time.Second},
@@ -274,6 +279,14 @@ func (c *Config) Validate() error {
 	}
 	if (c.Server.TLSCertFile == "") != (c.Server.TLSKeyFile == "") {
 		return fmt.Errorf("server.tls_cert_file: tls_cert_file and tls_key_file must be set together")
+	}
+	for i, o := range c.Server.CORSOrigins {
+		if o == corsAnyOrigin {
+			continue
+		}
+		if _, err := normalizeOrigin(o); err != nil {
+			return fmt.Errorf("server.cors_origins[%d]: %w", i, err)
+		}
 	}
 	if c.Server.MaxBodyBytes < 1024 {
 		return fmt.Errorf("server.max_body_bytes: must be at least 1024, got %d", c.Server.MaxBodyBytes)

@@ -49,6 +49,7 @@ func TestShippedConfigFile(t *testing.T) {
 	assert.Equal(t, DefaultUsers(), cfg.Users)
 	require.Len(t, cfg.Clients, 2)
 	assert.Equal(t, "mcp-service-dev-secret", cfg.Clients[1].ClientSecret)
+	assert.Equal(t, []string{"http://localhost:6274"}, cfg.Server.CORSOrigins, "MCP Inspector's default origin")
 
 	// Every key of the shipped file is commented.
 	raw, err := os.ReadFile(file)

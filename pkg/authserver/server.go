@@ -40,6 +40,7 @@ type Server struct {
 	keys    *keySet
 	store   store.Store
 	cimd    *cimdResolver
+	cors    corsPolicy
 	router  chi.Router
 	faults  *faultQueue
 	stats   *statsRecorder
@@ -75,6 +76,7 @@ func New(cfg Config) (*Server, error) {
 		s.log = slog.Default()
 	}
 	s.consent = newPendingStore(s.now)
+	s.cors = newCORSPolicy(cfg.Server.CORSOrigins)
 	if insecureIssuer(s.issuer) {
 		s.log.Warn("server.allow_insecure_http: the issuer is plain http on a host that is not loopback; tokens, codes and secrets cross the network in clear (RFC 8414 §2 requires https)", "issuer", s.issuer)
 	}
@@ -201,14 +203,19 @@ func (s *Server) routes() chi.Router {
 		r.Get(p+pathAuthorize, s.handleAuthorize)
 		r.Post(p+pathDecision, s.handleDecision)
 	})
-	r.With(s.instrument("token")).Post(p+pathToken, s.handleToken)
-	r.With(s.instrument("register")).Post(p+pathRegister, s.handleRegister)
+	// Browser-based clients call these four themselves (cors.go).
+	r.With(s.corsHeaders, s.instrument("token")).Post(p+pathToken, s.handleToken)
+	r.With(s.corsHeaders, s.instrument("register")).Post(p+pathRegister, s.handleRegister)
 	r.With(s.instrument("introspect")).Post(p+pathIntrospect, s.handleIntrospect)
-	r.With(s.instrument("revoke")).Post(p+pathRevoke, s.handleRevoke)
-	r.With(s.instrument("userinfo")).Group(func(r chi.Router) {
+	r.With(s.corsHeaders, s.instrument("revoke")).Post(p+pathRevoke, s.handleRevoke)
+	r.With(s.corsHeaders, s.instrument("userinfo")).Group(func(r chi.Router) {
 		r.Get(p+pathUserinfo, s.handleUserinfo)
 		r.Post(p+pathUserinfo, s.handleUserinfo)
 	})
+	for _, path := range []string{pathToken, pathRegister, pathRevoke} {
+		r.Options(p+path, s.preflight(http.MethodPost))
+	}
+	r.Options(p+pathUserinfo, s.preflight("GET, POST"))
 	if s.cfg.Mock.ControlAPI {
 		r.Route("/control", s.controlRoutes)
 	}
