@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -294,4 +295,37 @@ func TestWaitReady(t *testing.T) {
 	srv.Close()
 	_, err = waitReady(context.Background(), newHTTPClient(1, 50*time.Millisecond), down.String(), time.Now(), 100*time.Millisecond)
 	assert.Error(t, err)
+}
+
+func TestInvalidTokenSource(t *testing.T) {
+	jwks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte(`{"keys":[{"kty":"RSA","kid":"real-kid","n":"AQAB","e":"AQAB"}]}`))
+	}))
+	defer jwks.Close()
+	as := &oauthClient{issuer: "http://127.0.0.1:1", jwksURL: jwks.URL}
+	src, err := newInvalidTokenSource(context.Background(), jwks.Client(), as, "http://127.0.0.1:2/mcp")
+	require.NoError(t, err)
+
+	header := func(tok string) map[string]string {
+		parts := strings.Split(tok, ".")
+		require.Len(t, parts, 3, tok)
+		raw, err := base64.RawURLEncoding.DecodeString(parts[0])
+		require.NoError(t, err)
+		var h map[string]string
+		require.NoError(t, json.Unmarshal(raw, &h))
+		sig, err := base64.RawURLEncoding.DecodeString(parts[2])
+		require.NoError(t, err)
+		assert.Len(t, sig, 256, "an RS256 signature's length")
+		return h
+	}
+	unknownKids := map[string]bool{}
+	for range 300 {
+		unknown, forged, garbage := src.token(), src.token(), src.token()
+		h := header(unknown)
+		assert.Equal(t, "RS256", h["alg"])
+		assert.False(t, unknownKids[h["kid"]], "unknown kid %q repeated", h["kid"])
+		unknownKids[h["kid"]] = true
+		assert.Equal(t, "real-kid", header(forged)["kid"])
+		assert.True(t, strings.HasPrefix(garbage, "not-a-jwt-"), garbage)
+	}
 }

@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"strings"
 	"sync"
-	"sync/atomic"
 )
 
 // scenarioNames lists the scenarios in the order they run.
@@ -276,8 +275,7 @@ func (e *env) newRefreshWorker(ctx context.Context, _ int) (worker, error) {
 type invalidTokenWorker struct {
 	client   *http.Client
 	endpoint string
-	tokens   []string
-	next     *atomic.Int64
+	tokens   *invalidTokenSource
 }
 
 // initializeBody is what a new client sends first; the token check comes
@@ -286,8 +284,7 @@ const initializeBody = `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{
 	mcpProtocolVersion + `","capabilities":{},"clientInfo":{"name":"mcp-oauth2-loadtest","version":"1"}}}`
 
 func (w *invalidTokenWorker) do(ctx context.Context) error {
-	tok := w.tokens[int(w.next.Add(1))%len(w.tokens)]
-	s := &mcpSession{client: w.client, endpoint: w.endpoint, token: tok}
+	s := &mcpSession{client: w.client, endpoint: w.endpoint, token: w.tokens.token()}
 	resp, err := s.post(ctx, []byte(initializeBody))
 	if err != nil {
 		return err
@@ -313,12 +310,11 @@ func (e *env) newInvalidTokenWorker(ctx context.Context) (newWorkerFunc, error) 
 	if err != nil {
 		return nil, err
 	}
-	tokens, err := invalidTokens(ctx, e.client, as, resource)
+	tokens, err := newInvalidTokenSource(ctx, e.client, as, resource)
 	if err != nil {
 		return nil, err
 	}
-	next := &atomic.Int64{}
 	return func(context.Context, int) (worker, error) {
-		return &invalidTokenWorker{client: e.client, endpoint: e.mcpURL.String(), tokens: tokens, next: next}, nil
+		return &invalidTokenWorker{client: e.client, endpoint: e.mcpURL.String(), tokens: tokens}, nil
 	}, nil
 }
