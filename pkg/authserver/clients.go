@@ -57,6 +57,9 @@ func (s *Server) lookupClient(ctx context.Context, id string) (store.Client, err
 	}
 	c, err := s.store.GetClient(ctx, id)
 	if err == nil {
+		if c.Dynamic {
+			s.touchClient(ctx, c.ID)
+		}
 		return c, nil
 	}
 	if !errors.Is(err, store.ErrNotFound) {
@@ -71,6 +74,39 @@ func (s *Server) lookupClient(ctx context.Context, id string) (store.Client, err
 		return c, nil
 	}
 	return store.Client{}, errUnknownClient
+}
+
+// touchClient records a use of a dynamically registered client, which keeps
+// it from being swept as idle (registration.client_ttl). A failure to
+// record is logged, not fatal: at worst the client is swept early and
+// registers again.
+func (s *Server) touchClient(ctx context.Context, id string) {
+	if s.cfg.Registration.ClientTTL <= 0 {
+		return
+	}
+	if err := s.store.TouchClient(ctx, id, s.now()); err != nil {
+		s.log.WarnContext(ctx, "record client use", "client_id", id, "err", err)
+	}
+}
+
+// sweepIdleClients deletes the dynamically registered clients idle for
+// longer than registration.client_ttl (0: never) that hold no live
+// refresh-token grant.
+func (s *Server) sweepIdleClients(ctx context.Context) int {
+	ttl := s.cfg.Registration.ClientTTL
+	if ttl <= 0 {
+		return 0
+	}
+	now := s.now()
+	n, err := s.store.SweepIdleClients(ctx, now.Add(-ttl), now)
+	if err != nil {
+		s.log.WarnContext(ctx, "sweep idle clients", "err", err)
+		return 0
+	}
+	if n > 0 {
+		s.log.InfoContext(ctx, "idle dynamically registered clients removed", "count", n, "client_ttl", ttl)
+	}
+	return n
 }
 
 func isConfidential(c store.Client) bool { return c.AuthMethod != AuthNone }

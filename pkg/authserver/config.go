@@ -96,6 +96,11 @@ type RegistrationConfig struct {
 	Enabled            bool   `mapstructure:"enabled"`
 	InitialAccessToken string `mapstructure:"initial_access_token"`
 	MaxClients         int    `mapstructure:"max_clients"`
+	// ClientTTL: a dynamically registered client neither registered nor
+	// used for this long, and holding no live refresh token, is removed
+	// (when registration is full, and as expired records are pruned), so
+	// abandoned registrations cannot keep max_clients reached. 0: never.
+	ClientTTL time.Duration `mapstructure:"client_ttl"`
 }
 
 // CIMDConfig is the [cimd] table (Client ID Metadata Documents).
@@ -182,6 +187,7 @@ func Defaults() map[string]any {
 		"registration.enabled":              true,
 		"registration.initial_access_token": "",
 		"registration.max_clients":          1000,
+		"registration.client_ttl":           "24h",
 		"cimd.enabled":                      true,
 		"cimd.allow_loopback":               false,
 		"cimd.fetch_timeout":                "5s",
@@ -255,7 +261,7 @@ func DefaultConfig() Config {
 		Keys:         KeysConfig{Algorithm: "RS256"},
 		Tokens:       TokensConfig{AccessTokenTTL: time.Hour, RefreshTokenTTL: 720 * time.Hour, IDTokenTTL: time.Hour, CodeTTL: 60 * time.Second},
 		Storage:      StorageConfig{Driver: "memory", SQLitePath: "data/auth_server.db"},
-		Registration: RegistrationConfig{Enabled: true, MaxClients: 1000},
+		Registration: RegistrationConfig{Enabled: true, MaxClients: 1000, ClientTTL: 24 * time.Hour},
 		CIMD:         CIMDConfig{Enabled: true, FetchTimeout: 5 * time.Second},
 		Mock:         MockConfig{DefaultUser: "alice"},
 		Scopes:       slices.Clone(DefaultScopes),
@@ -308,6 +314,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Registration.MaxClients < 0 {
 		return fmt.Errorf("registration.max_clients: must not be negative")
+	}
+	if c.Registration.ClientTTL < 0 {
+		return fmt.Errorf("registration.client_ttl: must not be negative (0 keeps clients for ever), got %s", c.Registration.ClientTTL)
 	}
 	for i, r := range c.Resources.Allowed {
 		if err := validateResource(r); err != nil {

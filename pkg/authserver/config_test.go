@@ -32,6 +32,7 @@ func TestDefaultsLoadAndValidate(t *testing.T) {
 	def.Keys.PrivateKeyFile = cfg.Keys.PrivateKeyFile
 	assert.Equal(t, def.Server, cfg.Server)
 	assert.Equal(t, def.Tokens, cfg.Tokens)
+	assert.Equal(t, 24*time.Hour, cfg.Registration.ClientTTL)
 }
 
 func TestShippedConfigFile(t *testing.T) {
@@ -78,6 +79,7 @@ func TestValidateNamesTheBadKey(t *testing.T) {
 		"storage.driver":                        func(c *Config) { c.Storage.Driver = "postgres" },
 		"storage.sqlite_path":                   func(c *Config) { c.Storage.Driver = "sqlite"; c.Storage.SQLitePath = "" },
 		"registration.max_clients":              func(c *Config) { c.Registration.MaxClients = -1 },
+		"registration.client_ttl":               func(c *Config) { c.Registration.ClientTTL = -time.Second },
 		"resources.allowed[0]":                  func(c *Config) { c.Resources.Allowed = []string{"/relative"} },
 		"scopes[1]":                             func(c *Config) { c.Scopes = []string{"ok", "bad scope"} },
 		"users[1].subject":                      func(c *Config) { c.Users = append(c.Users[:1], User{Subject: "alice"}) },

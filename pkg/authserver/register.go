@@ -250,8 +250,14 @@ func (s *Server) grantableScopes(requested *string) []string {
 // storeRegisteredClient stores the client if the cap allows. The store
 // checks the cap and inserts in one atomic step: a count followed by a
 // separate insert would let concurrent registrations overshoot the cap.
+// When the cap is reached, clients idle past registration.client_ttl are
+// swept and the registration tried once more.
 func (s *Server) storeRegisteredClient(r *http.Request, client store.Client) error {
-	err := s.store.CreateDynamicClient(r.Context(), client, s.cfg.Registration.MaxClients)
+	ctx := r.Context()
+	err := s.store.CreateDynamicClient(ctx, client, s.cfg.Registration.MaxClients)
+	if errors.Is(err, store.ErrFull) && s.sweepIdleClients(ctx) > 0 {
+		err = s.store.CreateDynamicClient(ctx, client, s.cfg.Registration.MaxClients)
+	}
 	if errors.Is(err, store.ErrFull) {
 		return newError(ErrTemporarilyUnavailable, "registration limit reached")
 	}

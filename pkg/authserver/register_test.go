@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -224,4 +225,55 @@ func TestRegisterMemberNamesAreCaseSensitive(t *testing.T) {
 	// Exact names, and members this server does not know, are fine.
 	resp := e.register(`{"redirect_uris":["http://127.0.0.1:3001/callback"],"client_name":"x","contacts":["a@example.com"],"Software_ID":"s"}`, nil)
 	require.Equal(t, http.StatusCreated, resp.StatusCode)
+}
+
+// registration.client_ttl: once max_clients is reached, a client registered
+// and unused for longer than client_ttl is swept to make room; a client in
+// use, or holding a live refresh token, is not. 0 keeps clients for ever.
+func TestRegisterSweepsIdleClientsWhenFull(t *testing.T) {
+	for _, driver := range []string{"memory", "sqlite"} {
+		t.Run(driver, func(t *testing.T) {
+			e := newEnv(t, func(c *Config) {
+				c.Registration.MaxClients = 3
+				c.Registration.ClientTTL = time.Hour
+				c.Storage.Driver = driver
+				c.Storage.SQLitePath = filepath.Join(t.TempDir(), "as.db")
+			})
+			body := `{"redirect_uris":["http://127.0.0.1:3001/callback"],"grant_types":["authorization_code","refresh_token"],"scope":"mcp:read offline_access"}`
+			register := func() string {
+				resp := e.register(body, nil)
+				require.Equal(t, http.StatusCreated, resp.StatusCode)
+				return str(decode(t, resp)["client_id"])
+			}
+			idle, used, granted := register(), register(), register()
+			tokens := e.login(authzParams{clientID: granted, scope: "mcp:read offline_access"})
+			require.NotEmpty(t, tokens["refresh_token"])
+			requireOAuthError(t, e.register(body, nil), http.StatusServiceUnavailable, ErrTemporarilyUnavailable)
+
+			e.clock.Advance(50 * time.Minute)
+			e.authorize(authzParams{clientID: used}) // a use: idle time starts again
+			e.clock.Advance(20 * time.Minute)
+			// idle: 70 min since registration, never used; used: 20 min;
+			// granted: idle but its refresh token is live.
+			fresh := register()
+			for id, kept := range map[string]bool{idle: false, used: true, granted: true, fresh: true} {
+				_, err := e.srv.store.GetClient(t.Context(), id)
+				assert.Equal(t, kept, err == nil, id)
+			}
+			requireOAuthError(t, e.register(body, nil), http.StatusServiceUnavailable, ErrTemporarilyUnavailable)
+			resp := e.refresh(str(tokens["refresh_token"]), granted, nil)
+			assert.Equal(t, http.StatusOK, resp.StatusCode, "a client with a live grant keeps working")
+		})
+	}
+}
+
+func TestRegisterClientTTLZeroKeepsClients(t *testing.T) {
+	e := newEnv(t, func(c *Config) {
+		c.Registration.MaxClients = 1
+		c.Registration.ClientTTL = 0
+	})
+	body := `{"redirect_uris":["http://127.0.0.1:3001/callback"]}`
+	require.Equal(t, http.StatusCreated, e.register(body, nil).StatusCode)
+	e.clock.Advance(365 * 24 * time.Hour)
+	requireOAuthError(t, e.register(body, nil), http.StatusServiceUnavailable, ErrTemporarilyUnavailable)
 }

@@ -136,6 +136,7 @@ func (s *Server) maybePrune(ctx context.Context) {
 		if err := s.store.DeleteExpired(ctx, s.now()); err != nil {
 			s.log.WarnContext(ctx, "prune expired records", "err", err)
 		}
+		s.sweepIdleClients(ctx)
 	}
 }
 

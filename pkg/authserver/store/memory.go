@@ -22,10 +22,12 @@ type Memory struct {
 	// lastSweep is when a full table last triggered a sweep.
 	lastSweep time.Time
 	clients   map[string]Client
-	codes     map[string]Code
-	families  map[string]Family
-	refresh   map[string]RefreshToken
-	access    map[string]AccessToken
+	// active is when each dynamic client was last registered or used.
+	active   map[string]time.Time
+	codes    map[string]Code
+	families map[string]Family
+	refresh  map[string]RefreshToken
+	access   map[string]AccessToken
 }
 
 // NewMemory returns an empty memory store; now is its clock for dropping
@@ -44,6 +46,7 @@ func NewMemory(now func() time.Time, limit int) *Memory {
 
 func (m *Memory) clear() {
 	m.clients = map[string]Client{}
+	m.active = map[string]time.Time{}
 	m.codes = map[string]Code{}
 	m.families = map[string]Family{}
 	m.refresh = map[string]RefreshToken{}
@@ -75,6 +78,9 @@ func (m *Memory) PutClient(_ context.Context, c Client) error {
 		return ErrFull
 	}
 	m.clients[c.ID] = cloneClient(c)
+	if c.Dynamic && c.IssuedAt.After(m.active[c.ID]) {
+		m.active[c.ID] = c.IssuedAt
+	}
 	return nil
 }
 
@@ -94,6 +100,7 @@ func (m *Memory) DeleteClient(_ context.Context, id string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	delete(m.clients, id)
+	delete(m.active, id)
 	return nil
 }
 
@@ -128,6 +135,7 @@ func (m *Memory) CreateDynamicClient(_ context.Context, c Client, max int) error
 	}
 	c.Dynamic = true
 	m.clients[c.ID] = cloneClient(c)
+	m.active[c.ID] = c.IssuedAt
 	return nil
 }
 
@@ -321,6 +329,43 @@ func (m *Memory) RevokeSubject(_ context.Context, subject string) error {
 		}
 	}
 	return nil
+}
+
+// TouchClient implements Store.
+func (m *Memory) TouchClient(_ context.Context, id string, at time.Time) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if c, ok := m.clients[id]; ok && c.Dynamic && at.After(m.active[id]) {
+		m.active[id] = at
+	}
+	return nil
+}
+
+// SweepIdleClients implements Store. It walks the families once, which
+// the memory cap bounds; it runs only when registration is full or when
+// expired records are pruned.
+func (m *Memory) SweepIdleClients(_ context.Context, before, now time.Time) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	live := map[string]bool{}
+	for _, f := range m.families {
+		if !f.Revoked && now.Before(f.ExpiresAt) {
+			live[f.ClientID] = true
+		}
+	}
+	n := 0
+	for id, c := range m.clients {
+		active, ok := m.active[id]
+		if !ok {
+			active = c.IssuedAt
+		}
+		if c.Dynamic && active.Before(before) && !live[id] {
+			delete(m.clients, id)
+			delete(m.active, id)
+			n++
+		}
+	}
+	return n, nil
 }
 
 // DeleteExpired implements Store.

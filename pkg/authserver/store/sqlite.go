@@ -25,6 +25,8 @@ CREATE TABLE IF NOT EXISTS codes (hash TEXT PRIMARY KEY, used INTEGER NOT NULL, 
 CREATE TABLE IF NOT EXISTS families (id TEXT PRIMARY KEY, client_id TEXT NOT NULL, subject TEXT NOT NULL, revoked INTEGER NOT NULL, expires INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS refresh (hash TEXT PRIMARY KEY, family_id TEXT NOT NULL, used INTEGER NOT NULL, expires INTEGER NOT NULL, data TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS access (jti TEXT PRIMARY KEY, family_id TEXT NOT NULL, client_id TEXT NOT NULL, subject TEXT NOT NULL, revoked INTEGER NOT NULL, expires INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS client_activity (id TEXT PRIMARY KEY, active INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS families_client ON families(client_id);
 CREATE INDEX IF NOT EXISTS access_family ON access(family_id);
 CREATE INDEX IF NOT EXISTS access_subject ON access(subject);
 CREATE INDEX IF NOT EXISTS families_subject ON families(subject);
@@ -55,6 +57,12 @@ func OpenSQLite(path string, now func() time.Time) (*SQLite, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("create schema in %s: %w", path, err)
 	}
+	// Dynamic clients from before client_activity existed start their
+	// idle time now rather than being swept at once.
+	if _, err := db.Exec(`INSERT OR IGNORE INTO client_activity(id, active) SELECT id, ? FROM clients WHERE dynamic=1`, unix(now())); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("initialise client activity in %s: %w", path, err)
+	}
 	_ = os.Chmod(path, 0o600)
 	return &SQLite{db: db, now: now}, nil
 }
@@ -76,7 +84,17 @@ func (s *SQLite) PutClient(ctx context.Context, c Client) error {
 	}
 	_, err = s.db.ExecContext(ctx, `INSERT INTO clients(id, dynamic, data) VALUES(?,?,?)
 		ON CONFLICT(id) DO UPDATE SET dynamic=excluded.dynamic, data=excluded.data`, c.ID, boolInt(c.Dynamic), string(data))
-	return wrap("put client", err)
+	if err != nil || !c.Dynamic {
+		return wrap("put client", err)
+	}
+	return s.markActive(ctx, c.ID, c.IssuedAt)
+}
+
+// markActive moves a client's activity time forward to at.
+func (s *SQLite) markActive(ctx context.Context, id string, at time.Time) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO client_activity(id, active) VALUES(?,?)
+		ON CONFLICT(id) DO UPDATE SET active=MAX(client_activity.active, excluded.active)`, id, unix(at))
+	return wrap("record client activity", err)
 }
 
 // GetClient implements Store.
@@ -96,7 +114,42 @@ func (s *SQLite) GetClient(ctx context.Context, id string) (Client, error) {
 // DeleteClient implements Store.
 func (s *SQLite) DeleteClient(ctx context.Context, id string) error {
 	_, err := s.db.ExecContext(ctx, `DELETE FROM clients WHERE id=?`, id)
+	if err == nil {
+		_, err = s.db.ExecContext(ctx, `DELETE FROM client_activity WHERE id=?`, id)
+	}
 	return wrap("delete client", err)
+}
+
+// TouchClient implements Store. Only a row for a dynamic client exists, and
+// only a time at least a minute newer is written, so a busy client does
+// not cost a write per request.
+func (s *SQLite) TouchClient(ctx context.Context, id string, at time.Time) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE client_activity SET active=? WHERE id=? AND active < ?`,
+		unix(at), id, unix(at.Add(-time.Minute)))
+	return wrap("touch client", err)
+}
+
+// SweepIdleClients implements Store, in one transaction.
+func (s *SQLite) SweepIdleClients(ctx context.Context, before, now time.Time) (int, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("sweep clients: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	res, err := tx.ExecContext(ctx, `DELETE FROM clients WHERE dynamic=1
+		AND id IN (SELECT id FROM client_activity WHERE active < ?)
+		AND id NOT IN (SELECT client_id FROM families WHERE revoked=0 AND expires > ?)`, unix(before), unix(now))
+	if err != nil {
+		return 0, fmt.Errorf("sweep clients: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("sweep clients: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM client_activity WHERE id NOT IN (SELECT id FROM clients)`); err != nil {
+		return 0, fmt.Errorf("sweep clients: %w", err)
+	}
+	return int(n), wrap("sweep clients", tx.Commit())
 }
 
 // CountDynamicClients implements Store.
@@ -127,7 +180,7 @@ func (s *SQLite) CreateDynamicClient(ctx context.Context, c Client, max int) err
 		return fmt.Errorf("create client: %w", err)
 	}
 	if n == 1 {
-		return nil
+		return s.markActive(ctx, c.ID, c.IssuedAt)
 	}
 	// Nothing inserted: either the cap or the ID. Telling them apart needs
 	// a second read, which is only a diagnosis, not part of the decision.
@@ -350,7 +403,7 @@ func (s *SQLite) DeleteExpired(ctx context.Context, now time.Time) error {
 
 // Reset implements Store.
 func (s *SQLite) Reset(ctx context.Context) error {
-	for _, table := range []string{"clients", "codes", "families", "refresh", "access"} {
+	for _, table := range []string{"clients", "client_activity", "codes", "families", "refresh", "access"} {
 		if _, err := s.db.ExecContext(ctx, `DELETE FROM `+table); err != nil {
 			return fmt.Errorf("reset %s: %w", table, err)
 		}

@@ -125,6 +125,15 @@ type Store interface {
 	// step, so concurrent registrations cannot exceed the cap. It returns
 	// ErrExists when the client ID is taken.
 	CreateDynamicClient(ctx context.Context, c Client, max int) error
+	// TouchClient records that a dynamically registered client was used at
+	// at (a no-op for any other client); SweepIdleClients reads it.
+	TouchClient(ctx context.Context, id string, at time.Time) error
+	// SweepIdleClients deletes the dynamically registered clients neither
+	// registered nor used since before that hold no live (unrevoked,
+	// unexpired at now) refresh-token family, and returns how many, so
+	// that abandoned registrations do not keep registration.max_clients
+	// reached for ever.
+	SweepIdleClients(ctx context.Context, before, now time.Time) (int, error)
 
 	PutCode(ctx context.Context, c Code) error
 	// GetCode returns a code without changing it (Used reports whether it

@@ -274,3 +274,53 @@ func TestSQLiteSurvivesReopen(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, f.Revoked)
 }
+
+// SweepIdleClients removes dynamic clients idle since before that hold no
+// live refresh-token family, and nothing else.
+func TestSweepIdleClients(t *testing.T) {
+	eachStore(t, func(t *testing.T, s Store) {
+		ctx := context.Background()
+		create := func(id string) {
+			require.NoError(t, s.CreateDynamicClient(ctx, Client{ID: id, IssuedAt: epoch}, 100))
+		}
+		create("idle")
+		create("used")
+		create("live-grant")
+		create("dead-grant")
+		create("revoked-grant")
+		require.NoError(t, s.PutClient(ctx, Client{ID: "configured", IssuedAt: epoch}))
+		require.NoError(t, s.CreateDynamicClient(ctx, Client{ID: "young", IssuedAt: epoch.Add(90 * time.Minute)}, 100))
+
+		require.NoError(t, s.TouchClient(ctx, "used", epoch.Add(90*time.Minute)))
+		require.NoError(t, s.TouchClient(ctx, "configured", epoch.Add(90*time.Minute)))
+		require.NoError(t, s.TouchClient(ctx, "no-such-client", epoch.Add(90*time.Minute)))
+		require.NoError(t, s.PutFamily(ctx, Family{ID: "f1", ClientID: "live-grant", Subject: "u", ExpiresAt: epoch.Add(30 * 24 * time.Hour)}))
+		require.NoError(t, s.PutFamily(ctx, Family{ID: "f2", ClientID: "dead-grant", Subject: "u", ExpiresAt: epoch.Add(time.Hour)}))
+		require.NoError(t, s.PutFamily(ctx, Family{ID: "f3", ClientID: "revoked-grant", Subject: "u", ExpiresAt: epoch.Add(30 * 24 * time.Hour)}))
+		require.NoError(t, s.RevokeFamily(ctx, "f3"))
+
+		now := epoch.Add(2 * time.Hour)
+		n, err := s.SweepIdleClients(ctx, now.Add(-time.Hour), now)
+		require.NoError(t, err)
+		assert.Equal(t, 3, n)
+		for id, kept := range map[string]bool{
+			"idle": false, "dead-grant": false, "revoked-grant": false,
+			"used": true, "live-grant": true, "configured": true, "young": true,
+		} {
+			_, err := s.GetClient(ctx, id)
+			assert.Equal(t, kept, err == nil, id)
+		}
+		count, err := s.CountDynamicClients(ctx)
+		require.NoError(t, err)
+		assert.Equal(t, 3, count)
+
+		// A sweep later removes what has since gone idle; again is a no-op.
+		later := now.Add(2 * time.Hour)
+		n, err = s.SweepIdleClients(ctx, later.Add(-time.Hour), later)
+		require.NoError(t, err)
+		assert.Equal(t, 2, n, "used and young are idle now; live-grant still holds a grant")
+		n, err = s.SweepIdleClients(ctx, later.Add(-time.Hour), later)
+		require.NoError(t, err)
+		assert.Zero(t, n)
+	})
+}
