@@ -115,6 +115,7 @@ func TestEnvironmentAndFlagsOverrideWithoutConfigFile(t *testing.T) {
 	t.Chdir(dir) // no config/ here: built-in defaults apply
 	t.Setenv("AUTH_SERVER_ISSUER", "http://127.0.0.1:9")
 	t.Setenv("AUTH_KEYS_PRIVATE_KEY_FILE", filepath.Join(dir, "k.pem"))
+	t.Setenv("AUTH_SERVER_PPROF", "true")
 	addr, cancel, done := start(t, []string{"--server.listen", "127.0.0.1:0", "--mock.control_api"})
 	resp, err := http.Get("http://" + addr + "/.well-known/openid-configuration")
 	require.NoError(t, err)
@@ -126,6 +127,10 @@ func TestEnvironmentAndFlagsOverrideWithoutConfigFile(t *testing.T) {
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	resp, err = http.Get("http://" + addr + "/debug/pprof/cmdline")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode, "AUTH_SERVER_PPROF=true mounts pprof")
 	stop(t, cancel, done)
 }
 

@@ -60,6 +60,10 @@ type ServerConfig struct {
 	// CORS headers at /token, /register, /revoke and /userinfo; "*" allows
 	// any origin (development only). Empty: none.
 	CORSOrigins []string `mapstructure:"cors_origins"`
+	// Pprof mounts net/http/pprof at /debug/pprof/ for loopback callers
+	// only. Off by default: profiles reveal memory contents and let a
+	// caller burn CPU.
+	Pprof bool `mapstructure:"pprof"`
 }
 
 // LogConfig is the [log] table (used by the binary's main).
@@ -174,6 +178,7 @@ func Defaults() map[string]any {
 		"server.max_body_bytes":             65536,
 		"server.allow_insecure_http":        false,
 		"server.cors_origins":               []string{},
+		"server.pprof":                      false,
 		"log.level":                         "info",
 		"log.format":                        "text",
 		"keys.private_key_file":             "keys/private_key.pem",

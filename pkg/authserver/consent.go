@@ -151,7 +151,7 @@ func (s *Server) handleDecision(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !csrfMatches(r, form.get("csrf_token"), p.csrf) {
-		s.writeErrorPage(w, errInvalidRequest("CSRF check failed"))
+		s.writeErrorPage(w, errInvalidRequest("CSRF check failed").withReason(reasonCSRF))
 		return
 	}
 	az := p.az

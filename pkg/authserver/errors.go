@@ -33,15 +33,64 @@ const (
 	ErrTemporarilyUnavailable  = "temporarily_unavailable"
 )
 
+// Reasons an authentication failure is counted under (the "reason" label of
+// metrics.AuthFailures) besides the error codes invalid_client (client
+// authentication failed), invalid_grant (a bad, expired or foreign code or
+// refresh token) and invalid_token (the bearer token at /userinfo, the
+// initial access token at /register), which count under their own names.
+// The set is fixed here, never taken from request input, so the number of
+// series stays bounded.
+const (
+	reasonRefreshReuse = "refresh_reuse" // a rotated refresh token presented again
+	reasonCodeReplay   = "code_replay"   // an authorization code redeemed twice
+	reasonCSRF         = "csrf"          // consent form without the matching CSRF token
+)
+
 // oauthError is an error with its wire form. Handlers return it; the
 // writers below turn it into a response.
 type oauthError struct {
 	Code        string
 	Description string
 	Status      int
+	// reason, when set, is the AuthFailures label to count this error
+	// under instead of the one its Code implies (see failureReason).
+	reason string
 }
 
 func (e *oauthError) Error() string { return e.Code + ": " + e.Description }
+
+// withReason marks e as an authentication failure counted under reason
+// (one of the reason* constants): for the attacks detected at one site
+// (refresh reuse, code replay, CSRF), whose wire code is generic.
+func (e *oauthError) withReason(reason string) *oauthError {
+	e.reason = reason
+	return e
+}
+
+// failureReason is the AuthFailures label of e, or "" when e is not an
+// authentication failure (a malformed request, an unsupported grant).
+func (e *oauthError) failureReason() string {
+	if e.reason != "" {
+		return e.reason
+	}
+	switch e.Code {
+	case ErrInvalidClient, ErrInvalidGrant, ErrInvalidToken:
+		return e.Code
+	}
+	return ""
+}
+
+// countFailure records oe in metrics.AuthFailures when it is an
+// authentication failure. Called by the error writers below, the one place
+// every error response passes through, so no handler can forget it.
+func (s *Server) countFailure(oe *oauthError) {
+	if s.cfg.Metrics == nil {
+		return
+	}
+	if reason := oe.failureReason(); reason != "" {
+		s.cfg.Metrics.AuthFailures.WithLabelValues(reason).Inc()
+	}
+}
 
 func newError(code, description string) *oauthError {
 	status := http.StatusBadRequest
@@ -95,6 +144,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if oe.Code == ErrServerError {
 		s.log.ErrorContext(r.Context(), "request failed", "path", r.URL.Path, "err", err)
 	}
+	s.countFailure(oe)
 	if oe.Status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", s.challenge(r, oe.Code))
 	}
@@ -148,6 +198,7 @@ func (s *Server) redirectError(w http.ResponseWriter, r *http.Request, redirectU
 	if oe.Code == ErrServerError {
 		s.log.ErrorContext(r.Context(), "authorization failed", "err", err)
 	}
+	s.countFailure(oe)
 	q := url.Values{"error": {oe.Code}, "iss": {s.issuer}}
 	if oe.Description != "" {
 		q.Set("error_description", safeDescription(oe.Description))
@@ -184,6 +235,7 @@ var errorPage = template.Must(template.New("error").Parse(`<!doctype html>
 // so the server never becomes an open redirector.
 func (s *Server) writeErrorPage(w http.ResponseWriter, err error) {
 	oe := asOAuthError(err)
+	s.countFailure(oe)
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	status := oe.Status

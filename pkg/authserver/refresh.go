@@ -52,7 +52,7 @@ func (s *Server) grantRefreshToken(ctx context.Context, client store.Client, req
 			return tokenResponse{}, err
 		}
 		s.log.WarnContext(ctx, "refresh token reuse detected; family revoked", "client_id", client.ID, "family", rt.FamilyID, "token_hash", hashPrefix(req.RefreshToken))
-		return tokenResponse{}, newError(ErrInvalidGrant, "refresh token already used; grant revoked")
+		return tokenResponse{}, newError(ErrInvalidGrant, "refresh token already used; grant revoked").withReason(reasonRefreshReuse)
 	}
 	if err := s.checkRefresh(ctx, rt); err != nil {
 		return tokenResponse{}, err

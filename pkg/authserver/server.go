@@ -183,6 +183,10 @@ func (s *Server) routes() chi.Router {
 	if s.cfg.Metrics != nil {
 		r.Method(http.MethodGet, "/metrics", metrics.LoopbackOnly(s.cfg.Metrics.Handler()))
 	}
+	if s.cfg.Server.Pprof {
+		// Pprof answers loopback callers only (metrics.LoopbackOnly).
+		r.Mount(metrics.PprofPrefix, metrics.Pprof())
+	}
 	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

@@ -153,7 +153,7 @@ func (s *Server) codeReplayed(ctx context.Context, client store.Client, code sto
 		return err
 	}
 	s.log.WarnContext(ctx, "authorization code replayed; grant revoked", "client_id", client.ID, "family", code.FamilyID)
-	return newError(ErrInvalidGrant, "authorization code already used")
+	return newError(ErrInvalidGrant, "authorization code already used").withReason(reasonCodeReplay)
 }
 
 // checkCodeBindings verifies everything a code is bound to: only a request
