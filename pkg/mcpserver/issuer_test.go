@@ -31,12 +31,15 @@ type testKey struct {
 }
 
 type testIssuer struct {
-	t         testing.TB
-	srv       *httptest.Server
-	mu        sync.Mutex
-	keys      []*testKey
-	down      atomic.Bool
-	jwksHits  atomic.Int64
+	t        testing.TB
+	srv      *httptest.Server
+	mu       sync.Mutex
+	keys     []*testKey
+	down     atomic.Bool
+	jwksHits atomic.Int64
+	// jwksDelay slows every JWKS answer, as a distant or loaded
+	// authorization server would.
+	jwksDelay atomic.Int64
 	introspec func(token string) map[string]any
 }
 
@@ -62,6 +65,11 @@ func newTestIssuer(t testing.TB) *testIssuer {
 	})
 	mux.HandleFunc("GET /jwks", func(w http.ResponseWriter, r *http.Request) {
 		iss.jwksHits.Add(1)
+		select {
+		case <-time.After(time.Duration(iss.jwksDelay.Load())):
+		case <-r.Context().Done():
+			return
+		}
 		if iss.down.Load() {
 			http.Error(w, "down", http.StatusServiceUnavailable)
 			return

@@ -23,7 +23,6 @@ import (
 	"github.com/MicahParks/keyfunc/v3"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/modelcontextprotocol/go-sdk/oauthex"
-	"golang.org/x/time/rate"
 )
 
 // Identity is what a verified access token says about its caller. It never
@@ -81,6 +80,9 @@ type jwtVerifier struct {
 	cache      *verifiedCache
 
 	keys atomic.Pointer[keyfunc.Keyfunc]
+	// refresher fetches the JWKS again for an unknown kid; nil means never
+	// (keys given by hand, as in the fuzz test).
+	refresher atomic.Pointer[kidRefresher]
 	// retryMin and retryMax bound the backoff while the authorization server
 	// is unreachable at start.
 	retryMin, retryMax time.Duration
@@ -139,20 +141,24 @@ func (v *jwtVerifier) loadLoop(ctx context.Context) {
 
 // load discovers the JWKS URL and fetches it once. On success it installs a
 // keyfunc whose storage refreshes on auth.jwks_refresh_interval and, for an
-// unknown kid, at most once per auth.unknown_kid_rate_limit. A failed
-// refresh keeps the cached keys, so an outage later does not stop
+// unknown kid, at most once per auth.unknown_kid_rate_limit (kidRefresher). A
+// failed refresh keeps the cached keys, so an outage later does not stop
 // verification.
 func (v *jwtVerifier) load(ctx context.Context) error {
 	jwksURL, err := v.jwksURL(ctx)
 	if err != nil {
 		return err
 	}
+	// One memory store shared by the periodic refresh and the unknown-kid
+	// refresh: each replaces its whole content on success only.
+	keys := jwkset.NewMemoryStorage()
 	storageCtx, cancel := context.WithCancel(ctx)
 	storage, err := jwkset.NewStorageFromHTTP(jwksURL, jwkset.HTTPClientStorageOptions{
 		Client:          v.jwksClient,
 		Ctx:             storageCtx,
 		HTTPTimeout:     v.fetchTimeout,
 		RefreshInterval: v.cfg.JWKSRefreshInterval,
+		Storage:         keys,
 		RefreshErrorHandler: func(_ context.Context, err error) {
 			v.logger.Warn("jwks refresh failed; keeping cached keys", "url", jwksURL, "error", err)
 		},
@@ -161,25 +167,34 @@ func (v *jwtVerifier) load(ctx context.Context) error {
 		cancel() // stops the refresh goroutine of the failed attempt
 		return fmt.Errorf("fetch jwks %s: %w", jwksURL, err)
 	}
-	store, err := jwkset.NewHTTPClient(jwkset.HTTPClientOptions{
-		HTTPURLs: map[string]jwkset.Storage{jwksURL: storage},
-		// Bounded wait: when the limiter has no token, the request fails at
-		// once instead of queueing, so a flood of unknown kids neither
-		// floods the authorization server nor piles up goroutines.
-		RateLimitWaitMax:  v.fetchTimeout,
-		RefreshUnknownKID: rate.NewLimiter(rate.Every(v.cfg.UnknownKIDRateLimit), 1),
-	})
-	if err != nil {
-		cancel()
-		return fmt.Errorf("jwks storage: %w", err)
-	}
-	kf, err := keyfunc.New(keyfunc.Options{Ctx: storageCtx, Storage: store})
+	// No RefreshUnknownKID here: jwkset would fetch under the request's
+	// deadline (see jwks_refresh.go). The keyfunc only reads the store.
+	kf, err := keyfunc.New(keyfunc.Options{Ctx: storageCtx, Storage: storage})
 	if err != nil {
 		cancel()
 		return fmt.Errorf("keyfunc: %w", err)
 	}
+	fetch := func(ctx context.Context) error { return v.fetchJWKSInto(ctx, jwksURL, keys) }
+	v.refresher.Store(newKIDRefresher(storageCtx, fetch, v.cfg.UnknownKIDRateLimit, v.clock, v.logger))
 	v.keys.Store(&kf)
 	context.AfterFunc(ctx, cancel)
+	return nil
+}
+
+// fetchJWKSInto fetches the JWKS once, bounded by v.fetchTimeout, and on
+// success replaces the content of keys. A storage built without a refresh
+// interval does exactly one fetch, so jwkset still does the fetching,
+// decoding and key validation.
+func (v *jwtVerifier) fetchJWKSInto(ctx context.Context, jwksURL string, keys jwkset.Storage) error {
+	_, err := jwkset.NewStorageFromHTTP(jwksURL, jwkset.HTTPClientStorageOptions{
+		Client:      v.jwksClient,
+		Ctx:         ctx,
+		HTTPTimeout: v.fetchTimeout,
+		Storage:     keys,
+	})
+	if err != nil {
+		return fmt.Errorf("fetch jwks %s: %w", jwksURL, err)
+	}
 	return nil
 }
 
@@ -285,6 +300,18 @@ func (v *jwtVerifier) keyfunc(ctx context.Context, kf keyfunc.Keyfunc) jwt.Keyfu
 		if !ok || kid == "" {
 			return nil, errors.New("token header has no kid")
 		}
+		key, err := lookup(t)
+		if err == nil || !errors.Is(err, jwkset.ErrKeyNotFound) {
+			return key, err
+		}
+		r := v.refresher.Load()
+		if r == nil {
+			return nil, err
+		}
+		// Perhaps a rotation: let a refresh run (rate-limited, in the
+		// background) and look again, whether or not it was this
+		// request that started it.
+		r.await(ctx)
 		return lookup(t)
 	}
 }
