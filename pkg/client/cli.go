@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mcp-oauth2/mcp-oauth2-mock/pkg/config"
+	"github.com/mcp-oauth2/mcp-oauth2-mock/pkg/requestid"
 	"github.com/modelcontextprotocol/go-sdk/auth"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/spf13/pflag"
@@ -32,7 +33,10 @@ type App struct {
 
 	oauthClient *http.Client
 	mcpClient   *http.Client
-	cache       *Cache
+	// requestID is sent as X-Request-Id on every request of this run's
+	// command (requestid.go), so one command is one id in the servers' logs.
+	requestID string
+	cache     *Cache
 
 	args     []string // positional arguments after the command
 	toolArgs []string // --arg key=value
@@ -132,7 +136,9 @@ func newApp(rawArgs []string, in io.Reader, out, errOut io.Writer) (*App, string
 	}
 	app := &App{cfg: cfg, json: *jsonOut, in: in, out: out, errOut: errOut, now: time.Now,
 		args: pos, toolArgs: *toolArgs, toolJSON: toolJSON, target: *target}
-	app.oauthClient, app.mcpClient = NewHTTPClients(cfg.HTTP.Timeout, cfg.HTTP.MaxRetries)
+	app.requestID = requestid.New()
+	oauthClient, mcpClient := NewHTTPClients(cfg.HTTP.Timeout, cfg.HTTP.MaxRetries)
+	app.oauthClient, app.mcpClient = withRequestID(oauthClient, app.requestID), withRequestID(mcpClient, app.requestID)
 	path := cfg.Cache.TokenFile
 	if cfg.Cache.Disabled {
 		path = ""
@@ -196,7 +202,7 @@ func setupLogging(cfg Config, w io.Writer) {
 	if cfg.Log.Format == "json" {
 		h = slog.NewJSONHandler(w, opts)
 	}
-	slog.SetDefault(slog.New(h))
+	slog.SetDefault(slog.New(requestid.LogHandler(h)))
 }
 
 func (a *App) run(ctx context.Context, cmd string) error {
@@ -209,6 +215,10 @@ func (a *App) run(ctx context.Context, cmd string) error {
 	if !ok {
 		return fmt.Errorf("command %q: unknown (see --help)", cmd)
 	}
+	// One id for the whole command: its requests to both servers can be
+	// found by it in their logs and in the MCP audit log.
+	ctx = requestid.NewContext(ctx, a.requestID)
+	slog.DebugContext(ctx, "command started", "command", cmd)
 	if err := fn(ctx); err != nil {
 		return fmt.Errorf("%s: %w", cmd, describeError(err))
 	}

@@ -65,6 +65,37 @@ type fakeAS struct {
 	refreshes      atomic.Int32
 	codeExchanges  atomic.Int32
 	authorizations atomic.Int32
+	seen           seenRequests
+}
+
+// seenRequests records the X-Request-Id of every request a fake receives.
+type seenRequests struct {
+	mu   sync.Mutex
+	list []seenRequest
+}
+
+type seenRequest struct {
+	what, requestID string
+}
+
+func (s *seenRequests) wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		if len(s.list) < 10_000 {
+			s.list = append(s.list, seenRequest{what: r.Method + " " + r.URL.Path, requestID: r.Header.Get("X-Request-Id")})
+		}
+		s.mu.Unlock()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// take returns the requests recorded so far and forgets them.
+func (s *seenRequests) take() []seenRequest {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l := s.list
+	s.list = nil
+	return l
 }
 
 func newFakeAS(t *testing.T) *fakeAS {
@@ -77,7 +108,7 @@ func newFakeAS(t *testing.T) *fakeAS {
 	mux.HandleFunc("GET /authorize", as.authorize)
 	mux.HandleFunc("POST /token", as.token)
 	mux.HandleFunc("POST /revoke", as.revoke)
-	as.srv = httptest.NewServer(mux)
+	as.srv = httptest.NewServer(as.seen.wrap(mux))
 	t.Cleanup(as.srv.Close)
 	return as
 }
@@ -286,7 +317,8 @@ func (as *fakeAS) revokeAllAccess() {
 
 // fakeMCP is a real SDK MCP server protected by the fake AS.
 type fakeMCP struct {
-	srv *httptest.Server
+	srv  *httptest.Server
+	seen seenRequests
 	// requests counts requests carrying each access token.
 	unauthorized atomic.Int32
 }
@@ -316,7 +348,7 @@ func newFakeMCP(t *testing.T, as *fakeAS) *fakeMCP {
 		})
 	handler := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server }, nil)
 	mux := http.NewServeMux()
-	m.srv = httptest.NewUnstartedServer(mux)
+	m.srv = httptest.NewUnstartedServer(m.seen.wrap(mux))
 	m.srv.Start()
 	t.Cleanup(m.srv.Close)
 	prmURL := m.srv.URL + "/.well-known/oauth-protected-resource/mcp"

@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"strconv"
 	"time"
+
+	"github.com/mcp-oauth2/mcp-oauth2-mock/pkg/requestid"
 )
 
 // RetryTransport retries idempotent requests that failed for a reason that
@@ -222,10 +224,12 @@ func drain(resp *http.Response) {
 // timeout per request) and the one used for MCP (no overall timeout, since a
 // Streamable HTTP response may be a long SSE stream, but bounded dial, TLS
 // and response-header waits; each MCP call also carries a context deadline).
+// Both send the request id of each request's context (requestid.NewContext)
+// as X-Request-Id, the same on every retry of a request.
 func NewHTTPClients(timeout time.Duration, maxRetries int) (oauthClient, mcpClient *http.Client) {
 	base := http.DefaultTransport.(*http.Transport).Clone()
 	base.ResponseHeaderTimeout = timeout
 	base.TLSHandshakeTimeout = min(timeout, 10*time.Second)
-	rt := NewRetryTransport(base, maxRetries)
+	rt := &requestid.Transport{Base: NewRetryTransport(base, maxRetries)}
 	return &http.Client{Timeout: timeout, Transport: rt}, &http.Client{Transport: rt}
 }
