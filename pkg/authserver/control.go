@@ -155,7 +155,9 @@ func (s *Server) RevokeUser(subject string) error {
 }
 
 // Stats returns request and grant counters and the last requests per
-// endpoint, secrets masked.
+// endpoint, secrets masked. The last requests are kept only when
+// mock.control_api is on: keeping them costs every request, and without
+// the control API only Go callers could read them.
 func (s *Server) Stats() Stats { return s.stats.snapshot() }
 
 // Reset returns to the configured state: clients, users, tokens, faults,

@@ -10,6 +10,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 )
@@ -106,13 +107,43 @@ type Stats struct {
 	LastRequests map[string][]RequestRecord `json:"last_requests"`
 }
 
-type statsRecorder struct {
-	mu    sync.Mutex
-	stats Stats
+// requestSample is one request as the recorder keeps it: the parsed
+// parameters by reference (nothing mutates params once parsed) and the
+// Authorization scheme, masked into a RequestRecord only when Stats asks,
+// so recording costs a request no copy of its form.
+type requestSample struct {
+	time         time.Time
+	method, path string
+	query, form  params
+	authScheme   string
+	status       int
 }
 
-func newStatsRecorder() *statsRecorder {
-	r := &statsRecorder{}
+func (rs requestSample) record() RequestRecord {
+	rec := RequestRecord{
+		Time: rs.time, Method: rs.method, Path: rs.path, Status: rs.status,
+		Query: maskParams(rs.query), Form: maskParams(rs.form),
+	}
+	if rs.authScheme != "" {
+		rec.Auth = rs.authScheme + " ****"
+	}
+	return rec
+}
+
+// statsRecorder holds what Stats reports. The counters are always kept
+// (one increment per request); the last requests only when keepSamples
+// (mock.control_api is on): nobody can read them otherwise.
+type statsRecorder struct {
+	keepSamples bool
+
+	mu       sync.Mutex
+	requests map[string]int
+	grants   map[string]int
+	samples  map[string][]requestSample
+}
+
+func newStatsRecorder(keepSamples bool) *statsRecorder {
+	r := &statsRecorder{keepSamples: keepSamples}
 	r.reset()
 	return r
 }
@@ -120,38 +151,54 @@ func newStatsRecorder() *statsRecorder {
 func (sr *statsRecorder) reset() {
 	sr.mu.Lock()
 	defer sr.mu.Unlock()
-	sr.stats = Stats{Requests: map[string]int{}, Grants: map[string]int{}, LastRequests: map[string][]RequestRecord{}}
+	sr.requests = map[string]int{}
+	sr.grants = map[string]int{}
+	sr.samples = map[string][]requestSample{}
 }
 
 func (sr *statsRecorder) countGrant(grant string) {
 	sr.mu.Lock()
 	defer sr.mu.Unlock()
-	sr.stats.Grants[grant]++
+	sr.grants[grant]++
 }
 
-func (sr *statsRecorder) record(endpoint string, rec RequestRecord) {
+func (sr *statsRecorder) countRequest(endpoint string) {
 	sr.mu.Lock()
 	defer sr.mu.Unlock()
-	sr.stats.Requests[endpoint]++
-	last := append(sr.stats.LastRequests[endpoint], rec)
-	if len(last) > lastRequestsKept {
-		last = last[len(last)-lastRequestsKept:]
+	sr.requests[endpoint]++
+}
+
+// record counts a request and keeps it among its endpoint's last
+// lastRequestsKept, in a ring of fixed size.
+func (sr *statsRecorder) record(endpoint string, rs requestSample) {
+	sr.mu.Lock()
+	defer sr.mu.Unlock()
+	sr.requests[endpoint]++
+	last := sr.samples[endpoint]
+	if len(last) < lastRequestsKept {
+		sr.samples[endpoint] = append(last, rs)
+		return
 	}
-	sr.stats.LastRequests[endpoint] = last
+	copy(last, last[1:])
+	last[len(last)-1] = rs
 }
 
 func (sr *statsRecorder) snapshot() Stats {
 	sr.mu.Lock()
 	defer sr.mu.Unlock()
 	out := Stats{Requests: map[string]int{}, Grants: map[string]int{}, LastRequests: map[string][]RequestRecord{}}
-	for k, v := range sr.stats.Requests {
+	for k, v := range sr.requests {
 		out.Requests[k] = v
 	}
-	for k, v := range sr.stats.Grants {
+	for k, v := range sr.grants {
 		out.Grants[k] = v
 	}
-	for k, v := range sr.stats.LastRequests {
-		out.LastRequests[k] = append([]RequestRecord(nil), v...)
+	for k, v := range sr.samples {
+		recs := make([]RequestRecord, len(v))
+		for i, rs := range v {
+			recs[i] = rs.record()
+		}
+		out.LastRequests[k] = recs
 	}
 	return out
 }
@@ -197,38 +244,46 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 }
 
 // instrument returns the middleware for one named endpoint. The body is
-// buffered (within the size limit) so it can be recorded and re-read.
+// buffered (within the size limit) and parsed once, for the handler and the
+// recorder. Recording a sample is skipped unless the control API is on.
 func (s *Server) instrument(endpoint string) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			rec := RequestRecord{Time: s.now().UTC(), Method: r.Method, Path: r.URL.Path, Auth: maskedAuth(r)}
+			var rs requestSample
+			keep := s.stats.keepSamples
+			if keep {
+				rs = requestSample{time: s.now().UTC(), method: r.Method, path: r.URL.Path, authScheme: authScheme(r)}
+			}
+			sw := &statusWriter{ResponseWriter: w}
+			defer func() {
+				if keep {
+					rs.status = sw.status
+					s.stats.record(endpoint, rs)
+					return
+				}
+				s.stats.countRequest(endpoint)
+			}()
 			body, err := io.ReadAll(r.Body)
 			if err != nil {
-				sw := &statusWriter{ResponseWriter: w}
 				s.writeError(sw, r, bodyError(err))
-				rec.Status = sw.status
-				s.stats.record(endpoint, rec)
 				return
 			}
 			r.Body = io.NopCloser(bytes.NewReader(body))
 			pr := &parsedRequest{query: parse(r.URL.RawQuery)}
 			if pr.query.err == nil {
-				rec.Query = maskParams(pr.query.p)
+				rs.query = pr.query.p
 			}
 			if isFormContent(r) {
 				form := parse(string(body))
 				pr.form = &form
 				if form.err == nil {
-					rec.Form = maskParams(form.p)
+					rs.form = form.p
 				}
 			}
 			r = withParsedRequest(r, pr)
-			sw := &statusWriter{ResponseWriter: w}
 			if !s.applyFault(sw, r, endpoint) {
 				next.ServeHTTP(sw, r)
 			}
-			rec.Status = sw.status
-			s.stats.record(endpoint, rec)
 		})
 	}
 }
@@ -238,13 +293,11 @@ func isFormContent(r *http.Request) bool {
 	return err == nil && mt == "application/x-www-form-urlencoded"
 }
 
-func maskedAuth(r *http.Request) string {
-	h := r.Header.Get("Authorization")
-	if h == "" {
-		return ""
-	}
-	scheme, _, _ := bytes.Cut([]byte(h), []byte(" "))
-	return string(scheme) + " ****"
+// authScheme is the Authorization header's scheme ("Basic", "Bearer"),
+// the only part of it ever recorded.
+func authScheme(r *http.Request) string {
+	scheme, _, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	return scheme
 }
 
 // applyFault serves the next queued fault for endpoint, if any; it reports

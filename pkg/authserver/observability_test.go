@@ -122,3 +122,30 @@ func TestPprofOnlyWhenSwitchedOnAndOnlyForLoopback(t *testing.T) {
 	// A DNS-rebinding page reaches loopback with its own name as Host.
 	assert.Equal(t, http.StatusForbidden, pprofGet(t, on, "attacker.example"))
 }
+
+func TestRecorderKeepsNoSamplesWithoutControlAPI(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.Mock.ControlAPI = false })
+	for range 3 {
+		resp := e.postForm("/token", url.Values{"grant_type": {"client_credentials"}}, basic(testServiceClient, testServiceSecret))
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+	}
+	stats := e.srv.Stats()
+	assert.Equal(t, 3, stats.Requests["token"], "counters are kept for Go callers")
+	assert.Equal(t, 3, stats.Grants["client_credentials"])
+	assert.Empty(t, stats.LastRequests, "no samples: nobody can read them")
+}
+
+func TestRecorderRingKeepsTheNewestInOrder(t *testing.T) {
+	e := newEnv(t, nil)
+	for i := range lastRequestsKept + 3 {
+		e.postForm("/token", url.Values{"grant_type": {"client_credentials"}, "scope": {strconv.Itoa(i)}}, basic(testServiceClient, "wrong"))
+	}
+	last := e.srv.Stats().LastRequests["token"]
+	require.Len(t, last, lastRequestsKept)
+	for i, rec := range last {
+		assert.Equal(t, strconv.Itoa(i+3), rec.Form["scope"])
+		assert.Equal(t, http.StatusUnauthorized, rec.Status)
+		assert.Equal(t, "Basic ****", rec.Auth)
+		assert.Equal(t, "client_credentials", rec.Form["grant_type"])
+	}
+}

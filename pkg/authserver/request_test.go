@@ -14,7 +14,7 @@ import (
 // whether the instrumenting middleware parsed the body first (the router's
 // path) or the handler reads it itself (a handler used without it).
 func TestFormParsedOnceMatchesDirectParse(t *testing.T) {
-	srv := &Server{stats: newStatsRecorder(), faults: newFaultQueue(), now: newFakeClock().Now, log: discard}
+	srv := &Server{stats: newStatsRecorder(true), faults: newFaultQueue(), now: newFakeClock().Now, log: discard}
 	cases := map[string]struct{ body, ct string }{
 		"form":       {"grant_type=client_credentials&scope=a+b&empty=", "application/x-www-form-urlencoded"},
 		"charset":    {"a=1", "application/x-www-form-urlencoded; charset=utf-8"},

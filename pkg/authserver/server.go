@@ -67,7 +67,7 @@ func New(cfg Config) (*Server, error) {
 		log:       cfg.Logger,
 		lifetimes: cfg.Tokens,
 		faults:    newFaultQueue(),
-		stats:     newStatsRecorder(),
+		stats:     newStatsRecorder(cfg.Mock.ControlAPI),
 	}
 	if s.now == nil {
 		s.now = time.Now
