@@ -5,7 +5,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -17,6 +16,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/mcp-oauth2/mcp-oauth2-mock/pkg/config"
+	"github.com/mcp-oauth2/mcp-oauth2-mock/pkg/httpserve"
 	"github.com/mcp-oauth2/mcp-oauth2-mock/pkg/logging"
 	"github.com/mcp-oauth2/mcp-oauth2-mock/pkg/mcpserver"
 )
@@ -64,22 +64,7 @@ func run(args []string) error {
 	}
 	logger.Info("http-mcp-mock-server listening", "addr", ln.Addr().String(), "resource", cfg.Server.Resource,
 		"issuer", cfg.Auth.Issuer, "auth_enabled", cfg.Auth.Enabled, "auth_mode", cfg.Auth.Mode, "config", file)
-	errc := make(chan error, 1)
-	go func() { errc <- httpServer.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return fmt.Errorf("serve: %w", err)
-	case <-ctx.Done():
-	}
-	logger.Info("shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := httpServer.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		// Open SSE streams do not end by themselves: cut them.
-		logger.Warn("graceful shutdown timed out; closing remaining connections", "error", err)
-		_ = httpServer.Close()
-	}
-	return nil
+	return httpserve.Serve(ctx, httpServer, ln, httpserve.TLSFiles{}, logger)
 }
 
 // loadConfig reads defaults, the TOML file, MCP_* environment variables and
