@@ -12,6 +12,8 @@ package authserver
 
 import (
 	"encoding/json"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -20,6 +22,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/mcp-oauth2/mcp-oauth2-mock/pkg/metrics"
 )
 
 // benchAlgs are the signing algorithms the server offers.
@@ -51,10 +55,16 @@ func (m cpuMeter) report(b *testing.B) {
 }
 
 // benchServer builds a server signing with alg: RS256 with the shared test
-// key, ES256 with a fresh in-memory P-256 key.
+// key, ES256 with a fresh in-memory P-256 key. It is configured as make
+// bench runs the binary (scripts/bench.sh): metrics recorded, log level
+// warn (no per-token info line formatted), control API off (no request
+// samples kept), so the figures are those of the deployed path.
 func benchServer(b *testing.B, alg string) *Server {
 	b.Helper()
 	cfg := testConfig(newFakeClock())
+	cfg.Metrics = metrics.New(metrics.NamespaceAuthServer)
+	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	cfg.Mock.ControlAPI = false
 	cfg.Keys.Algorithm = alg
 	if alg != "RS256" {
 		cfg.Keys.PrivateKeyFile = ""
