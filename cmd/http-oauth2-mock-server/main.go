@@ -5,7 +5,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/mcp-oauth2/mcp-oauth2-mock/pkg/authserver"
 	"github.com/mcp-oauth2/mcp-oauth2-mock/pkg/config"
+	"github.com/mcp-oauth2/mcp-oauth2-mock/pkg/httpserve"
 	"github.com/mcp-oauth2/mcp-oauth2-mock/pkg/logging"
 	"github.com/mcp-oauth2/mcp-oauth2-mock/pkg/metrics"
 )
@@ -72,26 +72,8 @@ func run(ctx context.Context, args []string, listening func(net.Addr)) error {
 	if listening != nil {
 		listening(ln.Addr())
 	}
-	errc := make(chan error, 1)
-	go func() {
-		if tls {
-			errc <- httpServer.ServeTLS(ln, cfg.Server.TLSCertFile, cfg.Server.TLSKeyFile)
-			return
-		}
-		errc <- httpServer.Serve(ln)
-	}()
-	select {
-	case err := <-errc:
-		return fmt.Errorf("serve: %w", err)
-	case <-ctx.Done():
-	}
-	logger.Info("shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := httpServer.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("shutdown: %w", err)
-	}
-	return nil
+	return httpserve.Serve(ctx, httpServer, ln,
+		httpserve.TLSFiles{CertFile: cfg.Server.TLSCertFile, KeyFile: cfg.Server.TLSKeyFile}, logger)
 }
 
 // loadConfig reads defaults, the TOML file, AUTH_* environment variables
