@@ -73,8 +73,10 @@ type Metrics struct {
 	// "wrong_issuer", "wrong_audience", "wrong_typ", "wrong_token_type",
 	// "missing_claim", "invalid", "inactive" (introspection) and
 	// "insufficient_scope". On the authorization server: "invalid_client",
-	// "invalid_grant", "refresh_reuse" (a rotated refresh token presented
-	// again).
+	// "invalid_grant", "invalid_token" (/userinfo, the registration access
+	// token), "refresh_reuse" (a rotated refresh token presented again),
+	// "code_replay" (an authorization code redeemed twice) and "csrf" (a
+	// consent form that failed its CSRF check).
 	AuthFailures *prometheus.CounterVec
 
 	// JWKSRefreshes counts HTTP fetches of the authorization server's JWKS
