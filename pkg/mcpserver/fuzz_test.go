@@ -111,3 +111,25 @@ func FuzzVerifyJWT(f *testing.F) {
 		require.Equal(t, "alice", id.Subject)
 	})
 }
+
+// FuzzAuthorizationFields checks that the allocation-free split of the
+// Authorization header gives what strings.Fields gives, for any input.
+func FuzzAuthorizationFields(f *testing.F) {
+	for _, s := range []string{
+		"", " ", "Bearer abc", "  bearer\tabc  ", "Bearer", "Bearer a b", "Basic dXNlcjpwYXNz",
+		"Bearer\u00a0abc", "Bearer \u2003abc", "Bearer abc\x85", "Bearer é", "\v\fBearer\r\nabc\n",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		first, second, n := authorizationFields(v)
+		fields := strings.Fields(v)
+		require.Equal(t, min(len(fields), 3), n, "field count of %q", v)
+		if len(fields) > 0 {
+			require.Equal(t, fields[0], first, "first field of %q", v)
+		}
+		if len(fields) > 1 {
+			require.Equal(t, fields[1], second, "second field of %q", v)
+		}
+	})
+}

@@ -23,6 +23,7 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/modelcontextprotocol/go-sdk/auth"
 )
@@ -61,14 +62,46 @@ func (s *Server) bearerToken(r *http.Request) (token string, found bool) {
 	if len(values) == 0 {
 		return "", false
 	}
-	fields := strings.Fields(values[0])
-	if len(values) > 1 || len(fields) != 2 || !strings.EqualFold(fields[0], "Bearer") {
-		if len(fields) > 0 && !strings.EqualFold(fields[0], "Bearer") && len(values) == 1 {
+	scheme, credentials, n := authorizationFields(values[0])
+	if len(values) > 1 || n != 2 || !strings.EqualFold(scheme, "Bearer") {
+		if n > 0 && !strings.EqualFold(scheme, "Bearer") && len(values) == 1 {
 			return "", false // another scheme: no bearer token was sent (RFC 6750 §3.1)
 		}
 		return "", true
 	}
-	return fields[1], true
+	return credentials, true
+}
+
+// authorizationFields splits an Authorization header value as strings.Fields
+// would, returning the first two fields and how many there are (counting
+// stops at 3). It runs on every request over a header of about a kilobyte:
+// the usual "Bearer <token>" (one space, visible ASCII) is split in place
+// without allocating; anything else goes through strings.Fields, so the
+// result is the same for every input.
+func authorizationFields(v string) (first, second string, n int) {
+	if sp := strings.IndexByte(v, ' '); sp > 0 && sp < len(v)-1 && visibleASCII(v[:sp]) && visibleASCII(v[sp+1:]) {
+		return v[:sp], v[sp+1:], 2
+	}
+	fields := strings.Fields(v)
+	n = min(len(fields), 3)
+	if n > 0 {
+		first = fields[0]
+	}
+	if n > 1 {
+		second = fields[1]
+	}
+	return first, second, n
+}
+
+// visibleASCII reports whether s holds only ASCII bytes above the space:
+// no whitespace strings.Fields would split at, nothing non-ASCII.
+func visibleASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 // authenticate verifies the caller's token, or answers the request and
@@ -76,7 +109,8 @@ func (s *Server) bearerToken(r *http.Request) (token string, found bool) {
 func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, challengeScopes []string) *Identity {
 	st := stateFrom(r.Context())
 	token, found := s.bearerToken(r)
-	if r.URL.Query().Has("access_token") {
+	// Query() parses into a fresh map: only pay for it when there is a query.
+	if r.URL.RawQuery != "" && r.URL.Query().Has("access_token") {
 		// RFC 6750 §2.3 (URI query parameter) is not supported: tokens in
 		// URLs end up in logs and Referer headers. Alone, it counts as no
 		// credentials (401 and a fresh challenge); beside a header token it
