@@ -176,10 +176,10 @@ func (v *introspectionVerifier) identity(r *introspectionResponse) (*Identity, e
 	if r.Nbf != 0 && now.Add(v.cfg.Leeway).Before(time.Unix(r.Nbf, 0)) {
 		return nil, invalidToken("not_yet_valid", "token not valid yet")
 	}
-	return &Identity{
+	return (&Identity{
 		Subject: r.Sub, Email: r.Email, Name: r.Name, ClientID: r.ClientID, JTI: r.JTI,
 		Issuer: r.Iss, Audience: aud, Scopes: parseScope(r.Scope), ExpiresAt: exp,
-	}, nil
+	}).withTokenInfo(), nil
 }
 
 // isAccessTokenType reports whether an introspection answer's token_type

@@ -230,8 +230,10 @@ func (s *Server) requireMCPAccess(next http.Handler) http.Handler {
 		st := stateFrom(r.Context())
 		need := base
 		if st.rpc != nil {
-			for _, tool := range st.rpc.toolsCalled() {
-				need = unionScopes(need, s.scopes.forTool(tool))
+			for _, m := range st.rpc.Messages {
+				for _, tool := range m.Tools {
+					need = addScopes(need, s.scopes.forTool(tool))
+				}
 			}
 		}
 		id := s.authenticate(w, r, need)
@@ -256,12 +258,29 @@ func (s *Server) requireMCPAccess(next http.Handler) http.Handler {
 
 // tokenInfoFor converts an Identity to the SDK's TokenInfo. UserID is what
 // the SDK binds sessions to: a session created by one subject answers 403 to
-// any other.
+// any other. A verified Identity carries its TokenInfo, built once when the
+// token was verified and shared by every request with that token (the SDK
+// and the tools only read it), instead of a TokenInfo and its map per call.
 func tokenInfoFor(id *Identity) *auth.TokenInfo {
+	if id.tokenInfo != nil {
+		return id.tokenInfo
+	}
+	return newTokenInfo(id)
+}
+
+// newTokenInfo builds the SDK's TokenInfo of id.
+func newTokenInfo(id *Identity) *auth.TokenInfo {
 	return &auth.TokenInfo{
 		Scopes: id.Scopes, Expiration: id.ExpiresAt, UserID: id.Subject,
 		Extra: map[string]any{identityExtraKey: id},
 	}
+}
+
+// withTokenInfo attaches id's TokenInfo to it; verifiers call it before the
+// Identity is shared (cached or returned), so it is never written after.
+func (id *Identity) withTokenInfo() *Identity {
+	id.tokenInfo = newTokenInfo(id)
+	return id
 }
 
 const identityExtraKey = "identity"

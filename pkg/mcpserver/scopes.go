@@ -92,6 +92,31 @@ func unionScopes(a, b []string) []string {
 	return out
 }
 
+// addScopes is unionScopes(need, add) for the per-request scope check,
+// without a new slice in the usual cases: add is every scope of one tool
+// (the base scope included), so when need is only the base scope or already
+// holds all of add, one of the two is the union. The result is shared:
+// callers only read it.
+func addScopes(need, add []string) []string {
+	if containsAll(need, add) {
+		return need
+	}
+	if containsAll(add, need) {
+		return add
+	}
+	return unionScopes(need, add)
+}
+
+// containsAll reports whether every element of sub is in set.
+func containsAll(set, sub []string) bool {
+	for _, s := range sub {
+		if !slices.Contains(set, s) {
+			return false
+		}
+	}
+	return true
+}
+
 // missingScopes returns the scopes of need not granted.
 func missingScopes(granted, need []string) []string {
 	var missing []string

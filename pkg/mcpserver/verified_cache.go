@@ -29,6 +29,7 @@ type verifiedCache struct {
 	ttl     time.Duration
 	clock   func() time.Time
 	entries map[[sha256.Size]byte]verifiedEntry
+	buffers sync.Pool // of *[]byte, for key
 }
 
 func newVerifiedCache(max int, ttl time.Duration, clock func() time.Time) *verifiedCache {
@@ -39,7 +40,7 @@ func (c *verifiedCache) get(token string) (*Identity, bool) {
 	if c == nil || c.max <= 0 {
 		return nil, false
 	}
-	key := sha256.Sum256([]byte(token))
+	key := c.key(token)
 	now := c.clock()
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -67,7 +68,7 @@ func (c *verifiedCache) put(token string, id *Identity) {
 	if !now.Before(expires) {
 		return
 	}
-	key := sha256.Sum256([]byte(token))
+	key := c.key(token)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.entries) >= c.max {
@@ -90,4 +91,27 @@ func (c *verifiedCache) evict(now time.Time) {
 		}
 		delete(c.entries, k)
 	}
+}
+
+// maxPooledKeyBuffer keeps one huge token from pinning a large buffer.
+const maxPooledKeyBuffer = 16 << 10
+
+// key is the cache key of token: its SHA-256. sha256.Sum256 takes a
+// []byte, and converting a string of about a kilobyte to one allocates on
+// every request; a pooled buffer does not. The copy of the token is wiped
+// before the buffer goes back to the pool, so no token stays in memory in
+// clear once its request is done with it.
+func (c *verifiedCache) key(token string) [sha256.Size]byte {
+	bp, _ := c.buffers.Get().(*[]byte)
+	if bp == nil {
+		bp = new([]byte)
+	}
+	b := append((*bp)[:0], token...)
+	key := sha256.Sum256(b)
+	clear(b)
+	if cap(b) <= maxPooledKeyBuffer {
+		*bp = b[:0]
+		c.buffers.Put(bp)
+	}
+	return key
 }

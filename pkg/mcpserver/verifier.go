@@ -22,6 +22,7 @@ import (
 	"github.com/MicahParks/jwkset"
 	"github.com/MicahParks/keyfunc/v3"
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/modelcontextprotocol/go-sdk/auth"
 	"github.com/modelcontextprotocol/go-sdk/oauthex"
 )
 
@@ -37,6 +38,10 @@ type Identity struct {
 	Audience  []string  `json:"aud"`
 	Scopes    []string  `json:"scopes"`
 	ExpiresAt time.Time `json:"exp"`
+
+	// tokenInfo is this identity as the SDK sees it, built once at
+	// verification (withTokenInfo); nil for an Identity built elsewhere.
+	tokenInfo *auth.TokenInfo
 }
 
 // ErrNotReady means the verifier has not yet loaded what it needs (the JWKS,
@@ -325,10 +330,10 @@ func identityFromClaims(c *accessClaims) (*Identity, error) {
 	if c.ExpiresAt == nil {
 		return nil, invalidToken("missing_claim", "token has no exp")
 	}
-	return &Identity{
+	return (&Identity{
 		Subject: c.Subject, Email: c.Email, Name: c.Name, ClientID: c.ClientID, JTI: c.ID,
 		Issuer: c.Issuer, Audience: c.Audience, Scopes: parseScope(c.Scope), ExpiresAt: c.ExpiresAt.Time,
-	}, nil
+	}).withTokenInfo(), nil
 }
 
 // tokenError is a refused token: reason is a fixed label (for metrics and
