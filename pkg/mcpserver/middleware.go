@@ -227,33 +227,47 @@ func (s *Server) requireMCPAccess(next http.Handler) http.Handler {
 		ResourceMetadataURL: s.resourceMetadataURL, AllowMissingExpiration: true, ClockSkew: s.cfg.Auth.Leeway,
 	})(next)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		st := stateFrom(r.Context())
-		need := base
-		if st.rpc != nil {
-			for _, m := range st.rpc.Messages {
-				for _, tool := range m.Tools {
-					need = addScopes(need, s.scopes.forTool(tool))
-				}
+		// The check runs in its own call and returns before the SDK is
+		// called: its locals (about half a kilobyte) do not stay on the
+		// goroutine's stack under the SDK's deep JSON decoding, which would
+		// make the stack grow (and be copied) on more requests.
+		if r = s.checkMCPAccess(w, r, base); r != nil {
+			bearer.ServeHTTP(w, r)
+		}
+	})
+}
+
+// checkMCPAccess is requireMCPAccess's check. It returns the request to pass
+// on, or nil when it has answered it.
+//
+//go:noinline
+func (s *Server) checkMCPAccess(w http.ResponseWriter, r *http.Request, base []string) *http.Request {
+	st := stateFrom(r.Context())
+	need := base
+	if st.rpc != nil {
+		for _, m := range st.rpc.Messages {
+			for _, tool := range m.Tools {
+				need = addScopes(need, s.scopes.forTool(tool))
 			}
 		}
-		id := s.authenticate(w, r, need)
-		if id == nil {
-			return
-		}
-		if missing := missingScopes(id.Scopes, need); len(missing) > 0 {
-			s.refuse(w, r, http.StatusForbidden, "insufficient_scope", "this call needs "+strings.Join(missing, " "), need)
-			return
-		}
-		st.tokenInfo = tokenInfoFor(id)
-		if r.Header.Get("Authorization") == "" {
-			// Accepted from X-Session-Token: present it to the SDK's
-			// middleware the standard way.
-			r = r.Clone(r.Context())
-			token, _ := s.bearerToken(r)
-			r.Header.Set("Authorization", "Bearer "+token)
-		}
-		bearer.ServeHTTP(w, r)
-	})
+	}
+	id := s.authenticate(w, r, need)
+	if id == nil {
+		return nil
+	}
+	if missing := missingScopes(id.Scopes, need); len(missing) > 0 {
+		s.refuse(w, r, http.StatusForbidden, "insufficient_scope", "this call needs "+strings.Join(missing, " "), need)
+		return nil
+	}
+	st.tokenInfo = tokenInfoFor(id)
+	if r.Header.Get("Authorization") == "" {
+		// Accepted from X-Session-Token: present it to the SDK's
+		// middleware the standard way.
+		r = r.Clone(r.Context())
+		token, _ := s.bearerToken(r)
+		r.Header.Set("Authorization", "Bearer "+token)
+	}
+	return r
 }
 
 // tokenInfoFor converts an Identity to the SDK's TokenInfo. UserID is what
