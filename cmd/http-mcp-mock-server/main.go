@@ -85,14 +85,8 @@ func loadConfig(args []string) (mcpserver.Config, string, error) {
 		return mcpserver.Config{}, "", err
 	}
 	var cfg mcpserver.Config
-	err := config.Load(config.Options{
+	err := config.LoadValid(config.Options{
 		EnvPrefix: "MCP", File: file, Required: required, Defaults: mcpserver.Defaults(), Flags: flags,
 	}, &cfg)
-	if err != nil {
-		return cfg, file, err
-	}
-	if err := cfg.Validate(); err != nil {
-		return cfg, file, fmt.Errorf("config: %w", err)
-	}
-	return cfg, file, nil
+	return cfg, file, err
 }

@@ -98,14 +98,8 @@ func loadConfig(args []string) (authserver.Config, string, error) {
 		return authserver.Config{}, "", err
 	}
 	var cfg authserver.Config
-	err := config.Load(config.Options{
+	err := config.LoadValid(config.Options{
 		EnvPrefix: "AUTH", File: file, Required: required, Defaults: authserver.Defaults(), Flags: flags,
 	}, &cfg)
-	if err != nil {
-		return cfg, file, err
-	}
-	if err := cfg.Validate(); err != nil {
-		return cfg, file, fmt.Errorf("config: %w", err)
-	}
-	return cfg, file, nil
+	return cfg, file, err
 }

@@ -145,3 +145,21 @@ func Exists(path string) bool {
 	_, err := os.Stat(path)
 	return err == nil
 }
+
+// Validator is a configuration that checks itself once loaded, naming the
+// first bad key in its error.
+type Validator interface {
+	Validate() error
+}
+
+// LoadValid loads out as Load does and then validates it, so every binary
+// reports a bad value the same way: "config: <key>: <why>".
+func LoadValid(opts Options, out Validator) error {
+	if err := Load(opts, out); err != nil {
+		return err
+	}
+	if err := out.Validate(); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	return nil
+}

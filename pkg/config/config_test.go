@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -88,4 +89,27 @@ func TestFileFromArgs(t *testing.T) {
 	f, ok = FileFromArgs(nil, "d")
 	assert.False(t, ok)
 	assert.Equal(t, "d", f)
+}
+
+type validatedConfig struct {
+	testConfig `mapstructure:",squash"`
+}
+
+func (c *validatedConfig) Validate() error {
+	if c.Server.Listen == "" {
+		return errors.New("server.listen: must not be empty")
+	}
+	return nil
+}
+
+func TestLoadValid(t *testing.T) {
+	var c validatedConfig
+	require.NoError(t, LoadValid(Options{Defaults: testDefaults}, &c))
+	assert.Equal(t, "127.0.0.1:1", c.Server.Listen)
+
+	err := LoadValid(Options{File: writeFile(t, "[server]\nlisten = \"\"\n"), Defaults: testDefaults}, &c)
+	require.EqualError(t, err, "config: server.listen: must not be empty")
+
+	err = LoadValid(Options{File: writeFile(t, "[server\n"), Defaults: testDefaults}, &c)
+	require.Error(t, err, "load errors come through unchanged")
 }
