@@ -26,6 +26,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Callable
 
+import pytest
 import requests
 
 import harness
@@ -102,6 +103,20 @@ def stop(*servers) -> None:
     for server in servers:
         if server is not None and server.process is not None:
             server.process.stop()
+
+
+def start_pair(base: Path, auth_overrides: dict[str, Any] | None = None,
+               mcp_overrides: dict[str, Any] | None = None) -> tuple[AuthServer, MCPServer]:
+    """Start an authorization server and an MCP server trusting it under base;
+    if either fails to start, stop whatever did start and fail the module."""
+    auth = mcp = None
+    try:
+        auth = start_auth(base / "auth", auth_overrides)
+        mcp = start_mcp(base / "mcp", auth, mcp_overrides)
+    except (RuntimeError, AssertionError) as exc:
+        stop(mcp, auth)
+        pytest.fail(f"servers did not start: {exc}", pytrace=False)
+    return auth, mcp
 
 
 def status_of(url: str, **kw) -> int:

@@ -35,14 +35,8 @@ RETRY_ENV = {"CLIENT_HTTP_MAX_RETRIES": str(MAX_RETRIES)}
 
 @pytest.fixture(scope="module")
 def servers(tmp_path_factory):
-    base = tmp_path_factory.mktemp("edge")
-    auth = mcp = None
-    try:
-        auth = ah.start_auth(base / "auth")
-        mcp = ah.start_mcp(base / "mcp", auth, {"auth": {"unknown_kid_rate_limit": "1s"}})
-    except (RuntimeError, AssertionError) as exc:
-        ah.stop(mcp, auth)
-        pytest.fail(f"servers did not start: {exc}", pytrace=False)
+    auth, mcp = ah.start_pair(tmp_path_factory.mktemp("edge"),
+                              mcp_overrides={"auth": {"unknown_kid_rate_limit": "1s"}})
     yield auth, mcp
     ah.stop(mcp, auth)
 

@@ -34,15 +34,11 @@ UNKNOWN_KID_INTERVAL = 1.0  # seconds: the MCP server's auth.unknown_kid_rate_li
 
 @pytest.fixture(scope="module")
 def servers(tmp_path_factory):
-    base = tmp_path_factory.mktemp("security")
-    auth = mcp = None
-    try:
-        auth = ah.start_auth(base / "auth", {"registration": {"max_clients": MAX_CLIENTS}})
-        mcp = ah.start_mcp(base / "mcp", auth, {"auth": {"unknown_kid_rate_limit": f"{UNKNOWN_KID_INTERVAL:g}s",
-                                                          "jwks_refresh_interval": "1h"}})
-    except (RuntimeError, AssertionError) as exc:
-        ah.stop(mcp, auth)
-        pytest.fail(f"servers did not start: {exc}", pytrace=False)
+    auth, mcp = ah.start_pair(
+        tmp_path_factory.mktemp("security"),
+        auth_overrides={"registration": {"max_clients": MAX_CLIENTS}},
+        mcp_overrides={"auth": {"unknown_kid_rate_limit": f"{UNKNOWN_KID_INTERVAL:g}s",
+                                "jwks_refresh_interval": "1h"}})
     yield auth, mcp
     ah.stop(mcp, auth)
 
