@@ -118,6 +118,12 @@ func FuzzAuthorizationFields(f *testing.F) {
 	for _, s := range []string{
 		"", " ", "Bearer abc", "  bearer\tabc  ", "Bearer", "Bearer a b", "Basic dXNlcjpwYXNz",
 		"Bearer\u00a0abc", "Bearer \u2003abc", "Bearer abc\x85", "Bearer é", "\v\fBearer\r\nabc\n",
+		// Token-sized values, so the eight-bytes-at-a-time scan is reached.
+		"Bearer eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJl",
+		"Bearer eyJhbGciOiJSUzI1NiJ9 eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJl",
+		"Bearer eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9\u0085c2lnbmF0dXJl",
+		"Bearer eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJl\x7f\x80",
+		"Bearer eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJ\x00",
 	} {
 		f.Add(s)
 	}

@@ -306,3 +306,79 @@ func TestOversizedBatchRefused(t *testing.T) {
 	res := env.post("["+strings.Join(msgs, ",")+"]", bearer(env.token("alice", "mcp:read")))
 	assert.Equal(t, http.StatusBadRequest, res.StatusCode)
 }
+
+// visibleASCIIByByte is the plain definition visibleASCII must agree with.
+func visibleASCIIByByte(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] > 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// TestVisibleASCII8Exhaustive checks the eight-bytes-at-a-time test against
+// the bytewise one for every pair of byte values at every pair of positions
+// in a word of otherwise visible bytes (borrows between bytes are where such
+// a test goes wrong), and for every single byte value at every position.
+func TestVisibleASCII8Exhaustive(t *testing.T) {
+	for _, fill := range []byte{'!', 'a', '~', 0x7f} {
+		word := [8]byte{}
+		for i := range word {
+			word[i] = fill
+		}
+		for i := range 8 {
+			for j := i + 1; j < 8; j++ {
+				for a := range 256 {
+					for b := range 256 {
+						w := word
+						w[i], w[j] = byte(a), byte(b)
+						s := string(w[:])
+						var v uint64
+						for k := 7; k >= 0; k-- {
+							v = v<<8 | uint64(w[k])
+						}
+						if got, want := visibleASCII8(v), visibleASCIIByByte(s); got != want {
+							t.Fatalf("visibleASCII8(%q) = %v, want %v", s, got, want)
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestVisibleASCIIEveryByteEveryPosition runs the whole function (words and
+// the tail) over a token-sized string with one byte changed.
+func TestVisibleASCIIEveryByteEveryPosition(t *testing.T) {
+	base := strings.Repeat("eyJhbGciOiJSUzI1NiJ9", 3)[:59] // 7 words and a 3-byte tail
+	for pos := range len(base) {
+		for c := range 256 {
+			b := []byte(base)
+			b[pos] = byte(c)
+			s := string(b)
+			require.Equal(t, visibleASCIIByByte(s), visibleASCII(s), "byte %#x at %d", c, pos)
+		}
+	}
+	assert.True(t, visibleASCII(""))
+}
+
+// TestWithVerifiedAuthorization: what the SDK's middleware and the tools
+// see of a verified request holds no bearer token, and the caller's request
+// is left as it was.
+func TestWithVerifiedAuthorization(t *testing.T) {
+	r, err := http.NewRequest(http.MethodPost, "http://127.0.0.1/mcp", nil)
+	require.NoError(t, err)
+	r.Header.Set("Authorization", "Bearer secret-token")
+	r.Header.Set("X-Session-Token", "secret-token")
+	r.Header.Set("Mcp-Session-Id", "s1")
+
+	got := withVerifiedAuthorization(r)
+	assert.Equal(t, []string{verifiedAuthorization}, got.Header.Values("Authorization"))
+	assert.Empty(t, got.Header.Get("X-Session-Token"))
+	assert.Equal(t, "s1", got.Header.Get("Mcp-Session-Id"))
+	assert.NotContains(t, strings.Join(got.Header.Values("Authorization"), " "), "secret-token")
+
+	assert.Equal(t, "Bearer secret-token", r.Header.Get("Authorization"), "the original request is unchanged")
+	assert.Equal(t, "secret-token", r.Header.Get("X-Session-Token"))
+}
