@@ -112,7 +112,7 @@ func newJWTVerifier(cfg AuthConfig, resource string, clock func() time.Time, cli
 	)
 	return &jwtVerifier{
 		cfg: cfg, resource: resource, clock: clock, client: client, jwksClient: client, logger: logger,
-		parser: parser, cache: newVerifiedCache(verifiedCacheSize, verifiedCacheTTL, clock),
+		parser: parser, cache: newJWTCache(verifiedCacheSize, verifiedCacheTTL, clock),
 		retryMin: time.Second, retryMax: 30 * time.Second, fetchTimeout: 5 * time.Second,
 	}
 }
