@@ -90,14 +90,14 @@ func TestScenariosAgainstTheProjectServers(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	err = realMain(context.Background(), []string{
 		"-as", as.URL, "-mcp", mcpAuth.URL + "/mcp", "-mcp-noauth", mcpNoauth.URL + "/mcp",
-		"-scenario", "mcp-echo,mcp-echo-noauth,token-cc,refresh,invalid-token",
+		"-scenario", "mcp-echo,mcp-echo-noauth,mcp-echo-noauth-bearer,token-cc,refresh,invalid-token",
 		"-duration", "1s", "-warmup", "0", "-concurrency", "3", "-json",
 	}, &stdout, &stderr)
 	require.NoError(t, err, "stderr: %s\nstdout: %s", stderr.String(), stdout.String())
 
 	var report runReport
 	require.NoError(t, json.Unmarshal(stdout.Bytes(), &report))
-	require.Len(t, report.Results, 5)
+	require.Len(t, report.Results, 6)
 	for _, res := range report.Results {
 		assert.Empty(t, res.Error, res.Scenario)
 		assert.Positive(t, res.Requests, res.Scenario)

@@ -11,6 +11,10 @@
 //	mcp-echo         MCP tools/call of echo with a valid bearer token, one
 //	                 initialized session per worker on a keep-alive connection
 //	mcp-echo-noauth  the same against a second MCP server with auth.enabled=false
+//	mcp-echo-noauth-bearer
+//	                 mcp-echo-noauth, but sending the bearer token all the same
+//	                 (ignored): what receiving the header costs, apart from
+//	                 checking it
 //	token-cc         POST /token, client_credentials (mcp-service, Basic auth)
 //	refresh          refresh-token rotation, one chain per worker, each started
 //	                 by an authorization-code login with PKCE
@@ -18,6 +22,11 @@
 //	                 tokens: the 401 path
 //	mcp-soak         one session, -soak-calls echo calls; reads the server's
 //	                 RSS after -soak-checkpoint calls and at the end
+//
+// With -callgrind-control and the servers' pids, each scenario also reports
+// the instructions its server executed per measured request (the servers
+// run under valgrind --tool=callgrind; scripts/bench.sh starts them so):
+// a figure that does not move with the machine's other load.
 //
 // Helper modes for scripts/bench.sh: -wait-ready URL (time from
 // -since-unix-micro to the first 200) and -sign-bench KEYFILE (JWT
@@ -71,6 +80,8 @@ type options struct {
 	noauthPID      int
 	asPID          int
 	jsonOut        bool
+	requests       int64
+	callgrind      string
 
 	waitReady    string
 	sinceMicro   int64
@@ -111,6 +122,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.noauthPID, "mcp-noauth-pid", 0, "pid of the MCP server without auth: its CPU time per request")
 	fs.IntVar(&o.asPID, "as-pid", 0, "pid of the authorization server: its CPU time per request")
 	fs.BoolVar(&o.jsonOut, "json", false, "print results as JSON")
+	fs.Int64Var(&o.requests, "requests", 0, "measured requests per scenario (0: as many as -duration allows; the run still ends at -duration)")
+	fs.StringVar(&o.callgrind, "callgrind-control", "", "path of callgrind_control: the servers whose pids are given run under valgrind --tool=callgrind, and each scenario reports the server's instructions per measured request")
 	fs.StringVar(&o.waitReady, "wait-ready", "", "mode: poll this URL every 1 ms until 200 and print the ms since -since-unix-micro")
 	fs.Int64Var(&o.sinceMicro, "since-unix-micro", 0, "with -wait-ready: the start time (bash: ${EPOCHREALTIME/./}); default now")
 	fs.DurationVar(&o.readyTimeout, "ready-timeout", 10*time.Second, "with -wait-ready: give up after this long")
@@ -148,6 +161,8 @@ func (o *options) validate() error {
 		return fmt.Errorf("-soak-timeout %s: want up to 30m", o.soakTimeout)
 	case o.signWorkers < 1 || o.signWorkers > 256:
 		return fmt.Errorf("-sign-workers %d: want 1 to 256", o.signWorkers)
+	case o.requests < 0 || o.requests > 10_000_000:
+		return fmt.Errorf("-requests %d: want 0 to 10000000", o.requests)
 	}
 	if !strings.HasPrefix(strings.TrimSpace(o.echoArgs), "{") {
 		return fmt.Errorf("-echo-args must be a JSON object")

@@ -12,7 +12,7 @@ import (
 )
 
 // scenarioNames lists the scenarios in the order they run.
-var scenarioNames = []string{"mcp-echo", "mcp-echo-noauth", "token-cc", "refresh", "invalid-token", "mcp-soak"}
+var scenarioNames = []string{"mcp-echo", "mcp-echo-noauth", "mcp-echo-noauth-bearer", "token-cc", "refresh", "invalid-token", "mcp-soak"}
 
 // defaultScenarios are run when -scenario is not given: every scenario with a
 // duration bound (mcp-soak runs to a call count and is asked for by name).
@@ -117,6 +117,10 @@ func (e *env) scenario(ctx context.Context, name string) (newWorkerFunc, error) 
 		return e.newSoakWorkers(ctx)
 	case "mcp-echo-noauth":
 		return e.newEchoWorker(e.noauth, false), nil
+	case "mcp-echo-noauth-bearer":
+		// The server ignores the token; what it still pays for is
+		// receiving the header (about a kilobyte with an RS256 token).
+		return e.newEchoWorker(e.noauth, true), nil
 	case "token-cc":
 		return e.newClientCredentialsWorker, nil
 	case "refresh":
