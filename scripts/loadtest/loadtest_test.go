@@ -333,3 +333,23 @@ func TestInvalidTokenSource(t *testing.T) {
 		assert.True(t, strings.HasPrefix(garbage, "not-a-jwt-"), garbage)
 	}
 }
+
+// TestRequestsFixesTheCalls: with -requests the measured window has exactly
+// that many calls (bench.sh divides a server's instruction count by it), and
+// no more reach the server.
+func TestRequestsFixesTheCalls(t *testing.T) {
+	var calls atomic.Int64
+	srv := echoServer(t, nil, &calls)
+	var stdout, stderr bytes.Buffer
+	err := realMain(context.Background(), []string{
+		"-scenario", "mcp-echo-noauth", "-mcp-noauth", srv.URL + "/mcp", "-mcp", "",
+		"-requests", "50", "-duration", "30s", "-warmup", "0", "-concurrency", "3", "-json",
+	}, &stdout, &stderr)
+	require.NoError(t, err, stderr.String())
+	var report runReport
+	require.NoError(t, json.Unmarshal(stdout.Bytes(), &report))
+	require.Len(t, report.Results, 1)
+	assert.Empty(t, report.Results[0].Error)
+	assert.Equal(t, int64(50), report.Results[0].Requests)
+	assert.Equal(t, int64(50), calls.Load(), "no call beyond -requests")
+}

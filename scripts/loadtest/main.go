@@ -23,10 +23,8 @@
 //	mcp-soak         one session, -soak-calls echo calls; reads the server's
 //	                 RSS after -soak-checkpoint calls and at the end
 //
-// With -callgrind-control and the servers' pids, each scenario also reports
-// the instructions its server executed per measured request (the servers
-// run under valgrind --tool=callgrind; scripts/bench.sh starts them so):
-// a figure that does not move with the machine's other load.
+// -requests fixes the calls per scenario: scripts/bench.sh counts the
+// instructions a server under valgrind executes for a known number of calls.
 //
 // Helper modes for scripts/bench.sh: -wait-ready URL (time from
 // -since-unix-micro to the first 200) and -sign-bench KEYFILE (JWT
@@ -81,7 +79,6 @@ type options struct {
 	asPID          int
 	jsonOut        bool
 	requests       int64
-	callgrind      string
 
 	waitReady    string
 	sinceMicro   int64
@@ -123,7 +120,6 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.asPID, "as-pid", 0, "pid of the authorization server: its CPU time per request")
 	fs.BoolVar(&o.jsonOut, "json", false, "print results as JSON")
 	fs.Int64Var(&o.requests, "requests", 0, "measured requests per scenario (0: as many as -duration allows; the run still ends at -duration)")
-	fs.StringVar(&o.callgrind, "callgrind-control", "", "path of callgrind_control: the servers whose pids are given run under valgrind --tool=callgrind, and each scenario reports the server's instructions per measured request")
 	fs.StringVar(&o.waitReady, "wait-ready", "", "mode: poll this URL every 1 ms until 200 and print the ms since -since-unix-micro")
 	fs.Int64Var(&o.sinceMicro, "since-unix-micro", 0, "with -wait-ready: the start time (bash: ${EPOCHREALTIME/./}); default now")
 	fs.DurationVar(&o.readyTimeout, "ready-timeout", 10*time.Second, "with -wait-ready: give up after this long")

@@ -27,10 +27,6 @@ type result struct {
 	// else the machine runs (see docs/PERFORMANCE.md for how much), so it
 	// is the figure for what a path costs.
 	ServerCPUMicros *float64 `json:"server_cpu_us_per_request,omitempty"`
-	// ServerInstructions is the instructions the target server executed
-	// per measured request, when it runs under callgrind and
-	// -callgrind-control and its pid were given.
-	ServerInstructions *float64 `json:"server_instructions_per_request,omitempty"`
 	// RSSBytes holds the MCP server's resident memory after N calls
 	// (mcp-soak), keyed by N.
 	RSSBytes map[string]int64 `json:"rss_bytes,omitempty"`
@@ -63,8 +59,6 @@ func (e *env) runScenario(ctx context.Context, name string) result {
 	pid := e.pidOf(name)
 	var cpuBefore time.Duration
 	cpuErr := errors.New("no pid given")
-	counting := e.opts.callgrind != "" && pid > 0
-	var zeroErr error
 	lim := runLimits{
 		concurrency: e.opts.concurrency, duration: e.opts.duration, warmup: e.opts.warmup,
 		maxRequests: e.opts.requests,
@@ -72,11 +66,6 @@ func (e *env) runScenario(ctx context.Context, name string) result {
 			before, haveJWKS = e.jwksCount(ctx, name)
 			if pid > 0 {
 				cpuBefore, cpuErr = processCPU(pid)
-			}
-			if counting {
-				// Zeroed last, so nothing the tool itself asks of the
-				// server before the clock starts is counted.
-				zeroErr = callgrindZero(ctx, e.opts.callgrind, pid)
 			}
 		},
 	}
@@ -99,34 +88,11 @@ func (e *env) runScenario(ctx context.Context, name string) result {
 			res.ServerCPUMicros = &us
 		}
 	}
-	if counting && sum.Requests > 0 {
-		e.countInstructions(ctx, &res, pid, zeroErr)
-	}
 	if after, ok := e.jwksCount(ctx, name); ok && haveJWKS {
 		delta := after - before
 		res.JWKSFetches = &delta
 	}
 	return res
-}
-
-// countInstructions reads the instructions the server executed since its
-// counters were zeroed at the start of the measured period. It runs before
-// anything else is asked of the server. Failing to count is the scenario's
-// error: a run asked for instruction counts must not quietly lack them.
-func (e *env) countInstructions(ctx context.Context, res *result, pid int, zeroErr error) {
-	n, err := callgrindInstructions(ctx, e.opts.callgrind, pid)
-	if zeroErr != nil {
-		err = zeroErr
-	}
-	if err != nil {
-		if res.Error != "" {
-			res.Error += "; "
-		}
-		res.Error += err.Error()
-		return
-	}
-	per := float64(n) / float64(res.Requests)
-	res.ServerInstructions = &per
 }
 
 // pidOf is the pid of the server a scenario loads, 0 when not given.
@@ -215,9 +181,6 @@ func (r runReport) write(w io.Writer, asJSON bool) error {
 		cpu := "n/a"
 		if res.ServerCPUMicros != nil {
 			cpu = strconv.FormatFloat(*res.ServerCPUMicros, 'f', 1, 64)
-		}
-		if res.ServerInstructions != nil {
-			cpu += fmt.Sprintf(" (%.0f instructions/req)", *res.ServerInstructions)
 		}
 		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.2f\t%.2f\t%d\t%s\t%s\t\n", res.Scenario, res.Requests, res.RPS,
 			res.P50Millis, res.P99Millis, res.Errors, jwks, cpu)
