@@ -66,27 +66,15 @@ func parseSyncPolicy(s string) (syncPolicy, error) {
 	return syncPolicy{interval: d}, nil
 }
 
-// auditRingSize bounds the records kept in memory for queries.
-const auditRingSize = 10000
-
-// auditLog appends records to a file and keeps the latest in a ring.
-//
-// The ring holds each record as its encoded JSON line, not as an
-// AuditRecord: a line is one pointer-free byte array, which the garbage
-// collector marks without reading, where a record is a dozen string
-// pointers it must follow in every cycle. With ten thousand records kept,
-// that was most of the difference in CPU per call between the server with
-// auth and without (whose records have fewer fields set); a query, which is
-// rare, decodes the lines it reads instead.
+// auditLog appends records to a file and keeps the latest, as their JSON
+// lines, in a ring (audit_ring.go); a query, which is rare, decodes them.
 type auditLog struct {
 	mu       sync.Mutex
 	file     *os.File
 	policy   syncPolicy
 	lastSync time.Time
 	clock    func() time.Time
-	ring     [][]byte
-	next     int
-	full     bool
+	ring     *lineRing
 	failed   error // last write error, for /readyz
 	dirty    bool  // written since the last sync
 	stop     chan struct{}
@@ -105,7 +93,7 @@ func openAuditLog(path, sync string, clock func() time.Time) (*auditLog, error) 
 	if err != nil {
 		return nil, fmt.Errorf("open audit file %s: %w", path, err)
 	}
-	a := &auditLog{file: f, policy: policy, clock: clock, lastSync: clock(), ring: make([][]byte, auditRingSize), stop: make(chan struct{})}
+	a := &auditLog{file: f, policy: policy, clock: clock, lastSync: clock(), ring: newLineRing(auditRingBytes, auditRingSize), stop: make(chan struct{})}
 	if policy.interval > 0 {
 		go a.syncLoop(policy.interval)
 	}
@@ -146,7 +134,7 @@ func (a *auditLog) Write(rec AuditRecord) error {
 	line = append(line, '\n')
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.remember(line)
+	a.ring.add(line)
 	if a.file == nil {
 		a.failed = errors.New("audit log closed")
 		return a.failed
@@ -176,15 +164,6 @@ func (a *auditLog) maybeSync() error {
 	return nil
 }
 
-// remember keeps line (never modified afterwards) in the ring.
-func (a *auditLog) remember(line []byte) {
-	a.ring[a.next] = line
-	a.next = (a.next + 1) % len(a.ring)
-	if a.next == 0 {
-		a.full = true
-	}
-}
-
 // Healthy reports the last write error, if any.
 func (a *auditLog) Healthy() error {
 	a.mu.Lock()
@@ -202,19 +181,11 @@ type auditQuery struct {
 }
 
 // Query returns the newest records matching q, newest first. The lines are
-// copied out under the lock (slice headers only: lines are never modified)
-// and decoded after it, so a query does not hold up the requests being
-// audited.
+// copied out under the lock and decoded after it, so a query does not hold
+// up the requests being audited.
 func (a *auditLog) Query(q auditQuery) []AuditRecord {
 	a.mu.Lock()
-	n := a.next
-	if a.full {
-		n = len(a.ring)
-	}
-	lines := make([][]byte, 0, n)
-	for i := range n {
-		lines = append(lines, a.ring[(a.next-1-i+len(a.ring))%len(a.ring)])
-	}
+	lines := a.ring.newestFirst(auditRingSize)
 	a.mu.Unlock()
 	out := []AuditRecord{}
 	for _, line := range lines {

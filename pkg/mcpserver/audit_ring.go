@@ -1,0 +1,79 @@
+package mcpserver
+
+// This file is the in-memory part of the audit log: the most recent records,
+// for GET /audit-logs, as their encoded JSON lines in one byte arena.
+//
+// Why an arena: the ring used to hold AuditRecord structs, a dozen string
+// pointers each, which the garbage collector followed in every cycle, and
+// the server with auth (whose records carry subject, email, client and jti)
+// paid more for it per cycle than the server without. Then it held one
+// allocated line per record: ten thousand pointers, and a live heap that
+// grew as the ring filled, so the collector's pace changed over the first
+// ten thousand calls. The arena is one pointer-free array, allocated once
+// (its pages become resident only as lines are written), which the
+// collector marks without reading, and the live heap it adds is the same
+// from the first call to the last. It also bounds the ring by bytes, not
+// only by records.
+
+// auditRingBytes bounds the bytes of the records kept in memory; a record
+// is typically 300 to 500 bytes, so the record cap is usually reached first.
+const auditRingBytes = 4 << 20
+
+// auditRingSize bounds the records kept in memory.
+const auditRingSize = 10000
+
+// lineRing keeps the newest lines within a fixed arena. Positions are
+// virtual (they only grow); a line at virtual position p is at p % len(buf)
+// and never wraps around the end. A line is live while it is within the
+// last len(buf) bytes written and among the last cap(spans) lines.
+type lineRing struct {
+	buf   []byte
+	spans []lineSpan // circular: the live lines, oldest at first
+	first int        // index in spans of the oldest live line
+	n     int        // live lines
+	end   int64      // virtual position after the newest line
+}
+
+// lineSpan is where one line is in the arena.
+type lineSpan struct {
+	start int64 // virtual
+	len   int
+}
+
+func newLineRing(bytes, lines int) *lineRing {
+	return &lineRing{buf: make([]byte, bytes), spans: make([]lineSpan, lines)}
+}
+
+// add copies line into the ring, dropping the oldest lines it overwrites or
+// that exceed the line cap. A line longer than a quarter of the arena is
+// not kept (it is still in the audit file).
+func (r *lineRing) add(line []byte) {
+	size := int64(len(r.buf))
+	if len(line) == 0 || int64(len(line)) > size/4 {
+		return
+	}
+	start := r.end
+	if off := start % size; off+int64(len(line)) > size {
+		start += size - off // would cross the end: begin the next lap
+	}
+	r.end = start + int64(len(line))
+	for r.n > 0 && (r.spans[r.first].start < r.end-size || r.n == len(r.spans)) {
+		r.first = (r.first + 1) % len(r.spans)
+		r.n--
+	}
+	copy(r.buf[start%size:], line)
+	r.spans[(r.first+r.n)%len(r.spans)] = lineSpan{start: start, len: len(line)}
+	r.n++
+}
+
+// newestFirst returns copies of the live lines, newest first, at most max.
+func (r *lineRing) newestFirst(max int) [][]byte {
+	size := int64(len(r.buf))
+	out := make([][]byte, 0, min(r.n, max))
+	for i := r.n - 1; i >= 0 && len(out) < max; i-- {
+		sp := r.spans[(r.first+i)%len(r.spans)]
+		off := sp.start % size
+		out = append(out, append([]byte(nil), r.buf[off:off+int64(sp.len)]...))
+	}
+	return out
+}
