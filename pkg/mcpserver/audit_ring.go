@@ -9,10 +9,10 @@ package mcpserver
 // paid more for it per cycle than the server without. Then it held one
 // allocated line per record: ten thousand pointers, and a live heap that
 // grew as the ring filled, so the collector's pace changed over the first
-// ten thousand calls. The arena is one pointer-free array, allocated once
-// (its pages become resident only as lines are written), which the
-// collector marks without reading, and the live heap it adds is the same
-// from the first call to the last. It also bounds the ring by bytes, not
+// ten thousand calls. The arena is one pointer-free array, allocated and
+// made resident once, which the collector marks without reading, and the
+// live heap and memory it adds are the same from the first call to the
+// last. It also bounds the ring by bytes, not
 // only by records.
 
 // auditRingBytes bounds the bytes of the records kept in memory; a record
@@ -41,7 +41,16 @@ type lineSpan struct {
 }
 
 func newLineRing(bytes, lines int) *lineRing {
-	return &lineRing{buf: make([]byte, bytes), spans: make([]lineSpan, lines)}
+	buf := make([]byte, bytes)
+	// Touch every page now: left to the lines, the arena would become
+	// resident over the first tens of thousands of calls, and the server's
+	// memory would creep for as long (make bench's "memory flat" check saw
+	// +12% between 10 000 and 100 000 calls). Resident from the start, it is
+	// a fixed 4 MiB of the idle footprint instead.
+	for i := 0; i < len(buf); i += 4096 {
+		buf[i] = 0
+	}
+	return &lineRing{buf: buf, spans: make([]lineSpan, lines)}
 }
 
 // add copies line into the ring, dropping the oldest lines it overwrites or
