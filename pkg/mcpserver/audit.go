@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -180,24 +181,35 @@ type auditQuery struct {
 	Limit   int
 }
 
-// Query returns the newest records matching q, newest first. The lines are
-// copied out under the lock and decoded after it, so a query does not hold
-// up the requests being audited.
+// queryBatch is how many lines a query copies out of the ring per turn of
+// the lock: a query holds up the requests being audited for one batch at a
+// time, not for the whole ring.
+const queryBatch = 256
+
+// Query returns the newest records matching q, newest first. Lines are
+// copied out of the ring in batches under the lock and decoded after it.
 func (a *auditLog) Query(q auditQuery) []AuditRecord {
-	a.mu.Lock()
-	lines := a.ring.newestFirst(auditRingSize)
-	a.mu.Unlock()
 	out := []AuditRecord{}
-	for _, line := range lines {
-		if len(out) >= q.Limit {
+	before := int64(math.MaxInt64)
+	for len(out) < q.Limit {
+		a.mu.Lock()
+		lines, next := a.ring.olderThan(before, queryBatch)
+		a.mu.Unlock()
+		if len(lines) == 0 {
 			break
 		}
-		var rec AuditRecord
-		if err := json.Unmarshal(line, &rec); err != nil {
-			continue // cannot happen: every line was encoded from an AuditRecord
-		}
-		if q.matches(&rec) {
-			out = append(out, rec)
+		before = next
+		for _, line := range lines {
+			if len(out) >= q.Limit {
+				break
+			}
+			var rec AuditRecord
+			if err := json.Unmarshal(line, &rec); err != nil {
+				continue // cannot happen: every line was encoded from an AuditRecord
+			}
+			if q.matches(&rec) {
+				out = append(out, rec)
+			}
 		}
 	}
 	return out

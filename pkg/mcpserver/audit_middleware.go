@@ -10,6 +10,7 @@ import (
 	"errors"
 	"net/http"
 	"time"
+	"unicode/utf8"
 
 	"github.com/mcp-oauth2/mcp-oauth2-mock/pkg/requestid"
 )
@@ -126,10 +127,37 @@ func (s *Server) recordAudit(r *http.Request, st *requestState, status int, resp
 			rec.Outcome = OutcomeError
 		}
 	}
+	rec.clipFields()
 	if err := s.audit.Write(rec); err != nil {
 		s.metrics.AuditFailures.Inc()
 		return err
 	}
 	s.metrics.AuditWrites.Inc()
 	return nil
+}
+
+// maxAuditField bounds each field of a record that a client chooses (tool
+// and resource names, methods, path, session id, the refusal reason, which
+// may quote them). Without it, a few unauthenticated requests with
+// megabyte-long tool names would fill the audit file and push every other
+// record out of the 4 MiB ring that GET /audit-logs reads.
+const maxAuditField = 256
+
+// clipFields cuts the client-chosen fields to maxAuditField bytes (on a
+// UTF-8 boundary) and marks the cut.
+func (r *AuditRecord) clipFields() {
+	for _, f := range []*string{&r.RequestID, &r.SessionID, &r.Path, &r.Method, &r.Tool, &r.Resource, &r.Error, &r.RemoteAddr} {
+		*f = clipField(*f)
+	}
+}
+
+func clipField(s string) string {
+	if len(s) <= maxAuditField {
+		return s
+	}
+	i := maxAuditField
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:i] + "…(truncated)"
 }

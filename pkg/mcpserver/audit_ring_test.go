@@ -2,6 +2,7 @@ package mcpserver
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -44,12 +45,20 @@ func (m *lineModel) newestFirst() []string {
 	return out
 }
 
-func ringLines(r *lineRing, max int) []string {
+// ringLines reads every live line, newest first, in batches of batch.
+func ringLines(r *lineRing, batch int) []string {
 	out := []string{}
-	for _, l := range r.newestFirst(max) {
-		out = append(out, string(l))
+	before := int64(math.MaxInt64)
+	for {
+		lines, next := r.olderThan(before, batch)
+		if len(lines) == 0 {
+			return out
+		}
+		for _, l := range lines {
+			out = append(out, string(l))
+		}
+		before = next
 	}
-	return out
 }
 
 // TestLineRingAgreesWithModel adds random lines, short and long, and after
@@ -69,22 +78,25 @@ func TestLineRingAgreesWithModel(t *testing.T) {
 			}
 			r.add([]byte(line))
 			m.add(line)
-			require.Equal(t, m.newestFirst(), ringLines(r, c.max+1), "size %d max %d after add %d", c.size, c.max, i)
+			require.Equal(t, m.newestFirst(), ringLines(r, 1+i%5), "size %d max %d after add %d", c.size, c.max, i)
 		}
 	}
 }
 
 // TestLineRingCopiesOut: lines handed out are copies, unchanged when the
-// arena is overwritten, and the newest come first, at most max.
+// arena is overwritten; batches go from newest to oldest, and a batch taken
+// after lines were overwritten skips them.
 func TestLineRingCopiesOut(t *testing.T) {
 	r := newLineRing(16, 10)
 	r.add([]byte("aaaa"))
 	r.add([]byte("bbbb"))
-	got := r.newestFirst(1)
+	got, next := r.olderThan(math.MaxInt64, 1)
 	require.Equal(t, [][]byte{[]byte("bbbb")}, got)
 	for range 8 {
 		r.add([]byte("cccc"))
 	}
 	assert.Equal(t, "bbbb", string(got[0]), "a returned line is a copy")
+	older, _ := r.olderThan(next, 10)
+	assert.Empty(t, older, "aaaa was overwritten before the next batch")
 	assert.Equal(t, []string{"cccc", "cccc", "cccc", "cccc"}, ringLines(r, 10), "16 bytes hold four 4-byte lines")
 }

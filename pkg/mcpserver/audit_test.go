@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/stretchr/testify/assert"
@@ -184,4 +185,46 @@ func TestAuditIntervalSyncCatchesQuietPeriods(t *testing.T) {
 		defer a.mu.Unlock()
 		return !a.dirty
 	}, 5*time.Second, 5*time.Millisecond)
+}
+
+// TestAuditFieldsAreClippedSoFloodsCannotFlushTheRing: requests without a
+// token naming megabyte-sized tools are audited with the names cut to
+// maxAuditField bytes, so a handful of them neither writes megabytes to the
+// audit file nor pushes other users' records out of the in-memory ring.
+func TestAuditFieldsAreClippedSoFloodsCannotFlushTheRing(t *testing.T) {
+	env := newTestEnv(t, nil)
+	cs := env.connect(env.token("alice", allScopes))
+	for range 3 {
+		_, err := cs.CallTool(ctx10s(t), &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"message": "m"}})
+		require.NoError(t, err)
+	}
+	huge := strings.Repeat("é", 150_000) // 300 KB, two bytes a rune: the cut must keep UTF-8 whole
+	body := `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"` + huge + `","arguments":{}}}`
+	for range 20 {
+		res := env.post(body, map[string]string{"Mcp-Session-Id": strings.Repeat("s", 4000)})
+		require.Equal(t, http.StatusUnauthorized, res.StatusCode)
+	}
+
+	auditor := bearer(env.token("auditor", "mcp:audit"))
+	records := func(query string) []AuditRecord {
+		res := env.do(http.MethodGet, env.http.URL+"/audit-logs"+query, "", auditor)
+		require.Equal(t, http.StatusOK, res.StatusCode)
+		var got struct {
+			Records []AuditRecord `json:"records"`
+		}
+		require.NoError(t, json.NewDecoder(res.Body).Decode(&got))
+		return got.Records
+	}
+	assert.GreaterOrEqual(t, len(records("?user=alice&method=tools/call")), 3, "alice's calls are still in the ring")
+	denied := records("?outcome=denied&limit=1000")
+	require.Len(t, denied, 20)
+	for _, r := range denied {
+		assert.LessOrEqual(t, len(r.Tool), maxAuditField+len("…(truncated)"))
+		assert.True(t, strings.HasSuffix(r.Tool, "…(truncated)"), "the cut is marked")
+		assert.True(t, utf8.ValidString(r.Tool), "cut on a rune boundary")
+		assert.LessOrEqual(t, len(r.SessionID), maxAuditField+len("…(truncated)"))
+	}
+	for _, line := range readAuditFile(t, env.cfg.Audit.File) {
+		assert.LessOrEqual(t, len(line.Tool), maxAuditField+len("…(truncated)"), "the file gets the clipped record too")
+	}
 }
