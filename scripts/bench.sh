@@ -217,7 +217,10 @@ jq -r '.results[0] | "calls \(.requests) at \(.rps|floor) req/s, errors \(.error
 # Instruction counts: what auth costs, measured so that the machine's other
 # load cannot move it. valgrind's cachegrind counts every instruction a
 # process executes; the same server, configuration and number of calls give
-# the same total within 0.1% however busy the machine is. Each of three
+# totals within about 1% of each other (0.1% for two runs side by side), which
+# other work on the machine does not change: only what is paced by the clock
+# (the 1 s audit sync, the 30 s lifetime of cached tokens) depends on how
+# long a run takes, and it is small. Each of three
 # variants runs as its own server process under cachegrind, twice, for
 # CG_CALLS and 4 x CG_CALLS calls of 4 connections, and the difference of the
 # two totals divided by the difference in calls is the cost of one call,
@@ -228,10 +231,11 @@ jq -r '.results[0] | "calls \(.requests) at \(.rps|floor) req/s, errors \(.error
 # told apart. The garbage collector runs as shipped. Under valgrind:
 # GOMAXPROCS=1 (valgrind runs one thread at a time anyway; idle processors
 # would add scheduler spinning), asynchronous preemption off and SIGPIPE
-# blocked (a perl one-liner, then exec) because valgrind's callgrind
-# aborted on signals reaching two threads at once; neither changes what a
-# request executes (a write to a closed connection fails with EPIPE either
-# way). docs/PERFORMANCE.md, "Auth overhead", has the breakdown.
+# blocked (a perl one-liner, then exec): valgrind's callgrind, tried first,
+# aborted on signals reaching two threads at once, and cachegrind has only
+# been run so; neither changes what a request executes (a write to a closed
+# connection fails with EPIPE either way). docs/PERFORMANCE.md, "Auth
+# overhead", has the breakdown.
 CG_CALLS="${BENCH_CACHEGRIND_CALLS:-1000}"
 declare -A CG_TOTAL
 # cg_run VARIANT AUTH SCENARIO CALLS: one server under cachegrind for CALLS
@@ -241,7 +245,8 @@ cg_run() {
   name="cg-$variant-$calls"; out="$RUN_DIR/$name.cachegrind"
   local try
   for try in 1 2 3; do
-    port=$(free_port)
+    rm -f "$out" # a failed try's counts must not be read as this run's
+    port=$(free_port) || return 1
     # shellcheck disable=SC2046
     env $(mcp_env "$port" "$AS_PORT" "$auth") GOMAXPROCS=1 GODEBUG=asyncpreemptoff=1 \
       perl -MPOSIX -e 'sigprocmask(SIG_BLOCK, POSIX::SigSet->new(SIGPIPE)) or die "sigprocmask: $!"; exec @ARGV or die "exec: $!"' \
@@ -257,11 +262,18 @@ cg_run() {
     -scenario "$scenario" -requests "$calls" -concurrency 4 -duration 10m -warmup 0s -json >"$RUN_DIR/$name.json" || true
   stop "$name"
   local errors total
-  errors=$(jq -r '.results[0] | if .error then "?" else .errors end' "$RUN_DIR/$name.json" 2>/dev/null || echo "?")
-  total=$(awk '/^summary:/ { print $2 }' "$out" 2>/dev/null)
-  printf '%-24s %6s calls  %14s instructions  %s errors\n' "$scenario" "$calls" "${total:-?}" "$errors"
-  # Only a run whose every call succeeded says what a call costs.
-  [ "$errors" = 0 ] && [ -n "$total" ] && CG_TOTAL[$variant-$calls]=$total
+  local done_calls
+  errors=$(jq -r '.results[0] | if .error then "?" else .errors end' "$RUN_DIR/$name.json" 2>/dev/null || true)
+  done_calls=$(jq -r '.results[0].requests // "?"' "$RUN_DIR/$name.json" 2>/dev/null || true)
+  total=$(awk '/^summary:/ { print $2 }' "$out" 2>/dev/null || true)
+  printf '%-24s %6s calls  %14s instructions  %s errors\n' "$scenario" "${done_calls:-?}" "${total:-?}" "${errors:-?}"
+  # Only a run that made every call it was asked for, all successful, says
+  # what a call costs.
+  if [ "$errors" = 0 ] && [ "$done_calls" = "$calls" ] && [ -n "$total" ]; then
+    CG_TOTAL[$variant-$calls]=$total
+  else
+    echo "  $name: not counted (asked for $calls calls)"
+  fi
   return 0
 }
 if [ "$CG_CALLS" -gt 0 ] && command -v valgrind >/dev/null && command -v perl >/dev/null; then
@@ -349,7 +361,8 @@ fi
 if [ -n "$auth_in" ] && [ -n "$noauth_in" ]; then
   ratio=$(awk -v a="$auth_in" -v n="$noauth_in" 'BEGIN { printf "%.3f", n / a }')
   split=""
-  [ -n "$bearer_in" ] && split=": receiving the bearer header $(printf %+d $((bearer_in - noauth_in))), checking it $(printf %+d $((auth_in - bearer_in)))"
+  # In thousands: a per-call figure is good to about ±12000 (docs/PERFORMANCE.md).
+  [ -n "$bearer_in" ] && split=": receiving the bearer header $(awk -v d=$((bearer_in - noauth_in)) 'BEGIN { printf "%+.0fk", d / 1000 }'), checking it $(awk -v d=$((auth_in - bearer_in)) 'BEGIN { printf "%+.0fk", d / 1000 }')"
   line "$(verdict "$ratio >= 0.95")" "auth tools/call ≥ 0.95 of no-auth" \
     "$ratio by instructions/call ($auth_in vs $noauth_in, +$((auth_in - noauth_in)) with auth$split); $others"
 elif [ -n "$others" ]; then
