@@ -4,12 +4,14 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
+	"github.com/modelcontextprotocol/go-sdk/auth"
 	"github.com/modelcontextprotocol/go-sdk/oauthex"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -381,4 +383,45 @@ func TestWithVerifiedAuthorization(t *testing.T) {
 
 	assert.Equal(t, "Bearer secret-token", r.Header.Get("Authorization"), "the original request is unchanged")
 	assert.Equal(t, "secret-token", r.Header.Get("X-Session-Token"))
+}
+
+// TestSDKAndToolsNeverSeeTheToken drives the real chain in front of the SDK
+// (audit, body peek, access check, the SDK's RequireBearerToken) with the
+// token in Authorization and in X-Session-Token: what reaches the SDK's
+// handler (whose headers tools get as RequestExtra.Header) carries the
+// stand-in, no token anywhere, and the caller as TokenInfo.
+func TestSDKAndToolsNeverSeeTheToken(t *testing.T) {
+	env := newTestEnv(t, func(c *Config) { c.Auth.AcceptSessionTokenHeader = true })
+	var seen *http.Request
+	h := env.srv.auditMiddleware(env.srv.peekBody(env.srv.requireMCPAccess(http.HandlerFunc(
+		func(w http.ResponseWriter, r *http.Request) { seen = r; w.WriteHeader(http.StatusOK) }))))
+	tok := env.token("alice", "mcp:read")
+	signature := tok[strings.LastIndex(tok, ".")+1:]
+	for name, headers := range map[string]map[string]string{
+		"Authorization":   bearer(tok),
+		"X-Session-Token": {"X-Session-Token": tok},
+	} {
+		seen = nil
+		req := httptest.NewRequest(http.MethodPost, "/mcp", strings.NewReader(initializeBody))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		for k, v := range headers {
+			req.Header.Set(k, v)
+		}
+		res := httptest.NewRecorder()
+		h.ServeHTTP(res, req)
+		require.Equal(t, http.StatusOK, res.Code, name)
+		require.NotNil(t, seen, name)
+		assert.Equal(t, []string{verifiedAuthorization}, seen.Header.Values("Authorization"), name)
+		assert.Empty(t, seen.Header.Values("X-Session-Token"), name)
+		for k, vs := range seen.Header {
+			for _, v := range vs {
+				assert.NotContains(t, v, signature, "%s: header %s", name, k)
+			}
+		}
+		info := auth.TokenInfoFromContext(seen.Context())
+		require.NotNil(t, info, name)
+		assert.Equal(t, "alice", info.UserID, name)
+		assert.Equal(t, headers[name], req.Header.Get(name), "%s: the request as received is left as it was", name)
+	}
 }
