@@ -63,8 +63,7 @@ func New(cfg Config, opts Options) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("invalid configuration: %w", err)
 	}
-	s := &Server{cfg: cfg, logger: opts.Logger, clock: opts.Clock, maxSessions: maxSessions,
-		userSessions: newSessionsPerSubject(cfg.Server.MaxSessionsPerUser)}
+	s := &Server{cfg: cfg, logger: opts.Logger, clock: opts.Clock, maxSessions: maxSessions}
 	if s.logger == nil {
 		s.logger = slog.Default()
 	}
@@ -108,7 +107,8 @@ func (s *Server) newVerifier(client *http.Client) tokenVerifier {
 	v := newJWTVerifier(s.cfg.Auth, s.cfg.Server.Resource, s.clock, client, s.logger)
 	// Count every JWKS fetch on the wire (periodic and unknown-kid ones):
 	// mcp_jwks_refreshes_total is how a flood of unknown kids is observed.
-	v.jwksClient = &http.Client{Timeout: client.Timeout, Transport: s.metrics.CountJWKSFetches(limitBody{base: client.Transport, max: maxJWKSBytes})}
+	v.jwksClient = &http.Client{Timeout: client.Timeout,
+		Transport: s.metrics.CountJWKSFetches(limitBody{base: closeAfterUse{base: client.Transport}, max: maxJWKSBytes})}
 	return v
 }
 
@@ -136,6 +136,28 @@ func (l limitBody) RoundTrip(r *http.Request) (*http.Response, error) {
 		io.Closer
 	}{io.LimitReader(res.Body, l.max), res.Body}
 	return res, nil
+}
+
+// closeAfterUse asks for the connection of each request to be closed once
+// its response is read. Metadata and JWKS are fetched at start and then once
+// per refresh interval (minutes; an unknown kid, at most once per its rate
+// limit), past the transport's idle timeout: a kept-alive connection would
+// only hold a socket and two goroutines, whose stacks the collector walks in
+// every cycle, in the server's busiest minutes after start.
+type closeAfterUse struct {
+	base http.RoundTripper
+}
+
+// RoundTrip implements http.RoundTripper, on a copy of r (a RoundTripper
+// must not change the request it is given).
+func (c closeAfterUse) RoundTrip(r *http.Request) (*http.Response, error) {
+	base := c.base
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	r = r.Clone(r.Context())
+	r.Close = true
+	return base.RoundTrip(r)
 }
 
 // Start begins loading the authorization server's keys in the background;
@@ -207,6 +229,10 @@ func (s *Server) mcpHandler() http.Handler {
 		MaxRequestBodyBytes: s.cfg.Server.MaxBodyBytes,
 		SessionTimeout:      30 * time.Minute, // bounds the session map
 	})
+	// At most maxSessions are open at once, so past twice as many ids, at
+	// least half are of closed sessions.
+	s.userSessions = newSessionsPerSubject(s.cfg.Server.MaxSessionsPerUser, 2*s.maxSessions,
+		func() map[string]bool { return liveSessions(srv) })
 	var h http.Handler = s.limitSessions(srv, sdk)
 	if s.cfg.Auth.Enabled {
 		h = s.requireMCPAccess(h)

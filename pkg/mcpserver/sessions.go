@@ -19,47 +19,105 @@ import (
 // a loop cannot grow the session map without limit.
 const maxSessions = 10000
 
-// sessionsPerSubject counts the sessions each subject holds, reserved or
-// open. Its map only holds subjects with at least one session, so it is
-// bounded by maxSessions plus the requests in flight.
+// sessionsPerSubject counts the sessions each subject holds: reserved (a
+// request that may create one is in flight) or open (the SDK created one
+// for it). Open sessions are remembered by id and forgotten lazily, once the
+// SDK no longer has them: when a subject reaches its cap, and when more ids
+// are remembered than sessions can be open. The SDK has no hook for a
+// session's end, and waiting on each session instead took a goroutine per
+// session, whose stack the collector walked in every cycle (about 4 000
+// instructions a call with four sessions, docs/PERFORMANCE.md). Its maps
+// hold only subjects with a session, and at most maxIDs ids.
 type sessionsPerSubject struct {
-	mu    sync.Mutex
-	max   int
-	count map[string]int
+	mu       sync.Mutex
+	max      int
+	maxIDs   int                            // ids remembered before all are checked
+	live     func() map[string]bool         // ids of the sessions the SDK has open
+	reserved map[string]int                 // subject -> requests in flight
+	open     map[string]map[string]struct{} // subject -> ids of its sessions
+	ids      int                            // ids in open, all subjects
 }
 
-func newSessionsPerSubject(max int) *sessionsPerSubject {
-	return &sessionsPerSubject{max: max, count: map[string]int{}}
+// newSessionsPerSubject allows max sessions a subject and remembers up to
+// maxIDs ids; live lists the ids of the sessions open in the SDK.
+func newSessionsPerSubject(max, maxIDs int, live func() map[string]bool) *sessionsPerSubject {
+	return &sessionsPerSubject{max: max, maxIDs: maxIDs, live: live,
+		reserved: map[string]int{}, open: map[string]map[string]struct{}{}}
 }
 
 // acquire reserves a session for subject, or reports false when subject
-// already holds max.
+// already holds max. The reservation ends with opened.
 func (p *sessionsPerSubject) acquire(subject string) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.count[subject] >= p.max {
-		return false
+	if p.heldLocked(subject) >= p.max {
+		p.forgetClosed(p.live(), subject)
+		if p.heldLocked(subject) >= p.max {
+			return false
+		}
 	}
-	p.count[subject]++
+	p.reserved[subject]++
 	return true
 }
 
-// release gives back one of subject's sessions.
-func (p *sessionsPerSubject) release(subject string) {
+// opened ends one of subject's reservations: id is the session its request
+// created, or "" when none stays open.
+func (p *sessionsPerSubject) opened(subject, id string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.count[subject] <= 1 {
-		delete(p.count, subject)
+	if p.reserved[subject] <= 1 {
+		delete(p.reserved, subject)
+	} else {
+		p.reserved[subject]--
+	}
+	if id == "" {
 		return
 	}
-	p.count[subject]--
+	set := p.open[subject]
+	if set == nil {
+		set = map[string]struct{}{}
+		p.open[subject] = set
+	}
+	if _, dup := set[id]; !dup {
+		set[id] = struct{}{}
+		p.ids++
+	}
+	// Checking every id is paid for by as many openings as it forgets:
+	// maxIDs is at least twice the sessions that can be open at once.
+	if p.ids > p.maxIDs {
+		p.forgetClosed(p.live(), "")
+	}
 }
 
-// held reports how many sessions subject holds.
+// held reports how many sessions subject holds, reserved or still open.
 func (p *sessionsPerSubject) held(subject string) int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.count[subject]
+	p.forgetClosed(p.live(), subject)
+	return p.heldLocked(subject)
+}
+
+func (p *sessionsPerSubject) heldLocked(subject string) int {
+	return p.reserved[subject] + len(p.open[subject])
+}
+
+// forgetClosed drops the ids of subject's sessions (every subject's, for
+// "") that are not in live.
+func (p *sessionsPerSubject) forgetClosed(live map[string]bool, subject string) {
+	for sub, set := range p.open {
+		if subject != "" && sub != subject {
+			continue
+		}
+		for id := range set {
+			if !live[id] {
+				delete(set, id)
+				p.ids--
+			}
+		}
+		if len(set) == 0 {
+			delete(p.open, sub)
+		}
+	}
 }
 
 // limitSessions admits a request that would create a session (a stateful
@@ -94,29 +152,33 @@ func (s *Server) limitSessions(srv *mcp.Server, next http.Handler) http.Handler 
 			return
 		}
 		next.ServeHTTP(w, r)
-		s.holdUntilClosed(srv, w.Header().Get("Mcp-Session-Id"), subject)
+		s.userSessions.opened(subject, createdSession(srv, w.Header().Get("Mcp-Session-Id")))
 	})
 }
 
-// holdUntilClosed keeps subject's reservation while the session the SDK
-// created for it is open, and releases it when the session closes (DELETE
-// or SessionTimeout expiry). One goroutine waits per open session, at most
-// maxSessions. A session that was not initialized by this request is being
-// closed by the SDK as the request ends: its slot is released at once, so
+// createdSession returns sessionID if the SDK has that session open and
+// initialized, or "". A session not initialized by this request is being
+// closed by the SDK as the request ends: its slot is given back at once, so
 // the next request of the same subject sees it free.
-func (s *Server) holdUntilClosed(srv *mcp.Server, sessionID, subject string) {
-	if sessionID != "" {
-		for ss := range srv.Sessions() {
-			if ss.ID() == sessionID && ss.InitializeParams() != nil {
-				go func() {
-					_ = ss.Wait()
-					s.userSessions.release(subject)
-				}()
-				return
-			}
+func createdSession(srv *mcp.Server, sessionID string) string {
+	if sessionID == "" {
+		return ""
+	}
+	for ss := range srv.Sessions() {
+		if ss.ID() == sessionID && ss.InitializeParams() != nil {
+			return sessionID
 		}
 	}
-	s.userSessions.release(subject) // no session was created, or it is closed already
+	return ""
+}
+
+// liveSessions returns the ids of the sessions srv has open.
+func liveSessions(srv *mcp.Server) map[string]bool {
+	ids := map[string]bool{}
+	for ss := range srv.Sessions() {
+		ids[ss.ID()] = true
+	}
+	return ids
 }
 
 func (s *Server) sessionCount(srv *mcp.Server) int {

@@ -2,6 +2,8 @@ package mcpserver
 
 import (
 	"encoding/json"
+	"fmt"
+	"maps"
 	"net/http"
 	"testing"
 	"time"
@@ -74,18 +76,56 @@ func TestSessionSlotNotKeptByFailedInitialize(t *testing.T) {
 	assert.Equal(t, http.StatusOK, env.post(initializeBody, alice).StatusCode)
 }
 
+// TestSessionsPerSubjectCounts: reservations and open sessions both count;
+// a session the SDK no longer has is forgotten when its subject is at the
+// cap; a request that opened none gives its slot back at once.
 func TestSessionsPerSubjectCounts(t *testing.T) {
-	p := newSessionsPerSubject(2)
-	assert.True(t, p.acquire("a"))
-	assert.True(t, p.acquire("a"))
-	assert.False(t, p.acquire("a"))
-	assert.True(t, p.acquire("b"))
-	p.release("a")
-	assert.True(t, p.acquire("a"))
-	p.release("a")
-	p.release("a")
-	p.release("b")
-	assert.Empty(t, p.count, "subjects without sessions leave the map")
+	live := map[string]bool{}
+	p := newSessionsPerSubject(2, 100, func() map[string]bool { return maps.Clone(live) })
+	require.True(t, p.acquire("a"))
+	require.True(t, p.acquire("a"))
+	assert.False(t, p.acquire("a"), "two reservations in flight")
+	live["s1"], live["s2"] = true, true
+	p.opened("a", "s1")
+	p.opened("a", "s2")
+	assert.Equal(t, 2, p.held("a"))
+	assert.False(t, p.acquire("a"), "two sessions open")
+	assert.True(t, p.acquire("b"), "another subject is not held back")
+	p.opened("b", "")
+	assert.Equal(t, 0, p.held("b"), "no session opened: the slot is back")
+
+	delete(live, "s1") // DELETE or expiry, seen only by the SDK
+	assert.True(t, p.acquire("a"), "the closed session is forgotten at the cap")
+	p.opened("a", "")
+	assert.Equal(t, 1, p.held("a"))
+	delete(live, "s2")
+	assert.Equal(t, 0, p.held("a"))
+	assert.Empty(t, p.open, "subjects without sessions leave the maps")
+	assert.Empty(t, p.reserved)
+	assert.Zero(t, p.ids)
+}
+
+// TestSessionsPerSubjectForgetsAtMaxIDs: ids of sessions that closed while
+// their subject never came back are dropped once maxIDs ids are remembered,
+// so the maps stay bounded.
+func TestSessionsPerSubjectForgetsAtMaxIDs(t *testing.T) {
+	live := map[string]bool{}
+	p := newSessionsPerSubject(1, 10, func() map[string]bool { return maps.Clone(live) })
+	for i := range 1000 {
+		sub, id := fmt.Sprintf("user-%d", i), fmt.Sprintf("s-%d", i)
+		require.True(t, p.acquire(sub))
+		live[id] = true
+		p.opened(sub, id)
+		if i >= 5 { // at most 5 (maxIDs/2) stay open, like maxSessions
+			delete(live, id) // closed; its subject does not return
+		}
+		require.LessOrEqual(t, p.ids, 10, "after opening %d", i)
+		require.LessOrEqual(t, len(p.open), 10)
+	}
+	// What is still open is still counted.
+	assert.Equal(t, 1, p.held("user-4"))
+	assert.False(t, p.acquire("user-4"))
+	assert.Equal(t, 0, p.held("user-999"))
 }
 
 func TestMaxSessionsPerUserValidated(t *testing.T) {

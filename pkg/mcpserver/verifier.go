@@ -227,7 +227,9 @@ func fetchAuthServerMeta(ctx context.Context, client *http.Client, issuer string
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	meta, err := oauthex.GetAuthServerMeta(ctx, metaURL, issuer, client)
+	once := *client // the introspection verifier keeps its connections for introspection
+	once.Transport = closeAfterUse{base: client.Transport}
+	meta, err := oauthex.GetAuthServerMeta(ctx, metaURL, issuer, &once)
 	if err != nil {
 		return nil, fmt.Errorf("authorization server metadata %s: %w", metaURL, err)
 	}

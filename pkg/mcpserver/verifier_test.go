@@ -2,9 +2,11 @@ package mcpserver
 
 import (
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -138,6 +140,37 @@ func TestJWKSResponseBodyIsBounded(t *testing.T) {
 	n, err := io.Copy(io.Discard, res.Body)
 	require.NoError(t, err)
 	assert.Equal(t, int64(maxJWKSBytes), n)
+}
+
+// TestCloseAfterUse: metadata and JWKS requests ask for their connection to
+// be closed, so no idle connection (and its two goroutines) stays behind,
+// and the request given to the transport is left as it was.
+func TestCloseAfterUse(t *testing.T) {
+	var closes []bool
+	var closed atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		closes = append(closes, r.Close)
+	}))
+	srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateClosed {
+			closed.Add(1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	client := &http.Client{Transport: closeAfterUse{}, Timeout: 5 * time.Second}
+	for range 2 {
+		req, err := http.NewRequest(http.MethodGet, srv.URL, nil)
+		require.NoError(t, err)
+		res, err := client.Do(req)
+		require.NoError(t, err)
+		_, _ = io.Copy(io.Discard, res.Body)
+		require.NoError(t, res.Body.Close())
+		assert.False(t, req.Close, "the caller's request is not changed")
+	}
+	assert.Equal(t, []bool{true, true}, closes)
+	require.Eventually(t, func() bool { return closed.Load() == 2 }, 5*time.Second, 5*time.Millisecond,
+		"each connection is closed after its one request")
 }
 
 // TestAccessTokenTyp: RFC 9068 §4 makes a resource server refuse a JWT not
