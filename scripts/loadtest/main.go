@@ -102,7 +102,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.noauthURL, "mcp-noauth", "http://127.0.0.1:3004/mcp", "MCP endpoint of a server with auth.enabled=false (loopback)")
 	fs.StringVar(&o.resource, "resource", "", "resource (aud) to request tokens for; default: from the MCP server's protected resource metadata")
 	fs.StringVar(&o.metricsURL, "metrics", "", "the MCP server's metrics URL; default: its origin + /metrics")
-	fs.StringVar(&o.jwksMetric, "jwks-metric", "mcp_jwks_refreshes_total", "counter of JWKS fetches on the MCP server (all label sets summed)")
+	fs.StringVar(&o.jwksMetric, "jwks-metric", "mcp_jwks_refreshes_total", "counter of JWKS fetches on the MCP server (all label sets summed); empty: do not scrape /metrics for it")
 	fs.StringVar(&o.clientID, "client-id", "mcp-service", "confidential client for token-cc")
 	fs.StringVar(&o.clientSecret, "client-secret", "mcp-service-dev-secret", "its secret")
 	fs.StringVar(&o.ccScope, "cc-scope", "mcp:read", "scope for token-cc")

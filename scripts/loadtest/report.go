@@ -117,9 +117,9 @@ func (e *env) targetOf(name string) string {
 }
 
 // jwksCount reads the JWKS fetch counter for scenarios that hit the MCP
-// server with auth.
+// server with auth; an empty -jwks-metric turns it off.
 func (e *env) jwksCount(ctx context.Context, name string) (float64, bool) {
-	if !usesAuthMCP[name] || e.opts.metricsURL == "" {
+	if !usesAuthMCP[name] || e.opts.metricsURL == "" || e.opts.jwksMetric == "" {
 		return 0, false
 	}
 	v, found, err := scrapeSum(ctx, e.client, e.opts.metricsURL, e.opts.jwksMetric)
