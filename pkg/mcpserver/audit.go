@@ -128,7 +128,7 @@ func (a *auditLog) syncLoop(interval time.Duration) {
 // Write appends one record. An error means the record is not durably in the
 // file; the caller decides whether to fail closed.
 func (a *auditLog) Write(rec AuditRecord) error {
-	line, err := json.Marshal(rec)
+	line, err := rec.appendJSON(make([]byte, 0, 512))
 	if err != nil {
 		return fmt.Errorf("encode audit record: %w", err)
 	}
