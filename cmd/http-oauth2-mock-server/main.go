@@ -46,7 +46,7 @@ func run(ctx context.Context, args []string, listening func(net.Addr)) error {
 		return err
 	}
 	cfg.Logger = logger
-	cfg.Metrics = metrics.New(metrics.NamespaceAuthServer)
+	cfg.Metrics = metrics.New(metrics.NamespaceAuthServer, metrics.AuthServerSeries)
 	srv, err := authserver.New(cfg)
 	if err != nil {
 		return err

@@ -62,7 +62,7 @@ func (m cpuMeter) report(b *testing.B) {
 func benchServer(b *testing.B, alg string) *Server {
 	b.Helper()
 	cfg := testConfig(newFakeClock())
-	cfg.Metrics = metrics.New(metrics.NamespaceAuthServer)
+	cfg.Metrics = metrics.New(metrics.NamespaceAuthServer, metrics.AuthServerSeries)
 	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	cfg.Mock.ControlAPI = false
 	cfg.Keys.Algorithm = alg

@@ -19,7 +19,7 @@ import (
 // metricsEnv is a server with Prometheus metrics, as the binary runs it.
 func metricsEnv(t *testing.T, mutate func(*Config)) *env {
 	return newEnv(t, func(c *Config) {
-		c.Metrics = metrics.New(metrics.NamespaceAuthServer)
+		c.Metrics = metrics.New(metrics.NamespaceAuthServer, metrics.AuthServerSeries)
 		if mutate != nil {
 			mutate(c)
 		}

@@ -35,7 +35,8 @@ type Options struct {
 	// HTTPClient is used for metadata, JWKS and introspection requests;
 	// defaults to a client with a 10s timeout.
 	HTTPClient *http.Client
-	// Metrics defaults to a fresh metrics.New(metrics.NamespaceMCPServer),
+	// Metrics defaults to a fresh
+	// metrics.New(metrics.NamespaceMCPServer, metrics.MCPServerSeries),
 	// served at GET /metrics.
 	Metrics *metrics.Metrics
 }
@@ -72,7 +73,7 @@ func New(cfg Config, opts Options) (*Server, error) {
 	}
 	s.metrics = opts.Metrics
 	if s.metrics == nil {
-		s.metrics = metrics.New(metrics.NamespaceMCPServer)
+		s.metrics = metrics.New(metrics.NamespaceMCPServer, metrics.MCPServerSeries)
 	}
 	client := opts.HTTPClient
 	if client == nil {

@@ -7,11 +7,12 @@
 // Prometheus' global default registry, so two servers (or two tests) in one
 // process never share or collide on series.
 //
-// Series names are the namespace given to New followed by the metric name,
-// e.g. with namespace "mcp": mcp_http_requests_total,
-// mcp_http_request_duration_seconds, mcp_tokens_issued_total,
-// mcp_auth_failures_total, mcp_jwks_refreshes_total, mcp_audit_writes_total,
-// mcp_audit_failures_total; plus the standard go_* and process_* series.
+// Series names are the namespace given to New followed by the metric name:
+// every server has <ns>_http_requests_total,
+// <ns>_http_request_duration_seconds and <ns>_auth_failures_total, plus the
+// standard go_* and process_* series; the authorization server adds
+// oauth2_tokens_issued_total, the MCP server mcp_jwks_refreshes_total,
+// mcp_audit_writes_total and mcp_audit_failures_total (see Series).
 package metrics
 
 import (
@@ -102,10 +103,33 @@ var DurationBuckets = []float64{
 	0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
 }
 
+// Series selects the event counters a server exports beside the ones every
+// server has. A server registers only those it updates, so that no series
+// sits at zero forever on a dashboard (an authorization server has no JWKS
+// to fetch and no audit log). The counters of series not selected still
+// exist, so code may update them; they are not exported.
+type Series int
+
+const (
+	// TokenSeries is tokens_issued_total: the authorization server.
+	TokenSeries Series = 1 << iota
+	// JWKSSeries is jwks_refreshes_total: a resource server fetching keys.
+	JWKSSeries
+	// AuditSeries is audit_writes_total and audit_failures_total.
+	AuditSeries
+)
+
+// AuthServerSeries and MCPServerSeries are what each server exports.
+const (
+	AuthServerSeries = TokenSeries
+	MCPServerSeries  = JWKSSeries | AuditSeries
+)
+
 // New creates the series under namespace (NamespaceAuthServer or
 // NamespaceMCPServer) in a fresh registry, with the Go runtime and process
-// collectors (process_resident_memory_bytes and friends) beside them.
-func New(namespace string) *Metrics {
+// collectors (process_resident_memory_bytes and friends) beside them; of
+// the event counters, it registers those series selects.
+func New(namespace string, series Series) *Metrics {
 	m := &Metrics{
 		Registry: prometheus.NewRegistry(),
 		HTTPRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -141,9 +165,17 @@ func New(namespace string) *Metrics {
 	m.Registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.HTTPRequests, m.HTTPDuration, m.TokensIssued, m.AuthFailures,
-		m.JWKSRefreshes, m.AuditWrites, m.AuditFailures,
+		m.HTTPRequests, m.HTTPDuration, m.AuthFailures,
 	)
+	if series&TokenSeries != 0 {
+		m.Registry.MustRegister(m.TokensIssued)
+	}
+	if series&JWKSSeries != 0 {
+		m.Registry.MustRegister(m.JWKSRefreshes)
+	}
+	if series&AuditSeries != 0 {
+		m.Registry.MustRegister(m.AuditWrites, m.AuditFailures)
+	}
 	return m
 }
 

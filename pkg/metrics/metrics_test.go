@@ -62,7 +62,7 @@ func serve(h http.Handler, method, target string, body io.Reader) *httptest.Resp
 }
 
 func TestMiddlewareRecordsRoutePatternAndStatus(t *testing.T) {
-	m := New(NamespaceAuthServer)
+	m := New(NamespaceAuthServer, AuthServerSeries)
 	h := newTestRouter(m)
 
 	serve(h, http.MethodPost, "/token", strings.NewReader("grant_type=client_credentials"))
@@ -95,7 +95,7 @@ func TestMiddlewareRecordsRoutePatternAndStatus(t *testing.T) {
 }
 
 func TestMiddlewareKeepsFlushWorking(t *testing.T) {
-	m := New(NamespaceMCPServer)
+	m := New(NamespaceMCPServer, MCPServerSeries)
 	h := newTestRouter(m)
 	srv := httptest.NewServer(h)
 	defer srv.Close()
@@ -111,7 +111,7 @@ func TestMiddlewareKeepsFlushWorking(t *testing.T) {
 }
 
 func TestEventCounters(t *testing.T) {
-	m := New(NamespaceMCPServer)
+	m := New(NamespaceMCPServer, TokenSeries|JWKSSeries|AuditSeries)
 	m.TokensIssued.WithLabelValues("client_credentials").Inc()
 	m.TokensIssued.WithLabelValues("refresh_token").Add(2)
 	m.AuthFailures.WithLabelValues("expired").Inc()
@@ -134,9 +134,33 @@ func TestEventCounters(t *testing.T) {
 	assert.Contains(t, text, "go_goroutines ")
 }
 
+// TestEachServerExportsItsSeries: the authorization server has no JWKS or
+// audit series, the MCP server no tokens-issued series, and updating an
+// unexported counter is harmless.
+func TestEachServerExportsItsSeries(t *testing.T) {
+	as := New(NamespaceAuthServer, AuthServerSeries)
+	as.TokensIssued.WithLabelValues("client_credentials").Inc()
+	as.AuditWrites.Inc()
+	as.JWKSRefreshes.WithLabelValues(OutcomeOK).Inc()
+	as.AuthFailures.WithLabelValues("invalid_client").Inc()
+	text := scrape(t, as.Handler())
+	assert.Contains(t, text, `oauth2_tokens_issued_total{grant_type="client_credentials"} 1`+"\n")
+	assert.Contains(t, text, `oauth2_auth_failures_total{reason="invalid_client"} 1`+"\n")
+	assert.NotContains(t, text, "oauth2_audit_")
+	assert.NotContains(t, text, "oauth2_jwks_")
+
+	mcp := New(NamespaceMCPServer, MCPServerSeries)
+	mcp.TokensIssued.WithLabelValues("client_credentials").Inc()
+	mcp.JWKSRefreshes.WithLabelValues(OutcomeOK).Inc()
+	text = scrape(t, mcp.Handler())
+	assert.NotContains(t, text, "mcp_tokens_issued")
+	assert.Contains(t, text, "mcp_audit_writes_total 0\n")
+	assert.Contains(t, text, `mcp_jwks_refreshes_total{outcome="ok"} 1`+"\n")
+}
+
 func TestRegistriesAreIndependent(t *testing.T) {
 	// Two servers in one process (as in tests) must not share series.
-	a, b := New(NamespaceMCPServer), New(NamespaceMCPServer)
+	a, b := New(NamespaceMCPServer, MCPServerSeries), New(NamespaceMCPServer, MCPServerSeries)
 	a.AuditWrites.Inc()
 	assert.Contains(t, scrape(t, a.Handler()), "mcp_audit_writes_total 1\n")
 	assert.Contains(t, scrape(t, b.Handler()), "mcp_audit_writes_total 0\n")
@@ -150,7 +174,7 @@ func TestCountJWKSFetches(t *testing.T) {
 	}))
 	defer jwks.Close()
 
-	m := New(NamespaceMCPServer)
+	m := New(NamespaceMCPServer, MCPServerSeries)
 	client := &http.Client{Transport: m.CountJWKSFetches(jwks.Client().Transport)}
 	get := func() {
 		resp, err := client.Get(jwks.URL)

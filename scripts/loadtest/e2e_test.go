@@ -37,7 +37,7 @@ func startAuthServer(t *testing.T) *httptest.Server {
 	cfg.Storage.Driver = "memory"
 	cfg.Mock.AutoApprove = true
 	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	cfg.Metrics = metrics.New(metrics.NamespaceAuthServer)
+	cfg.Metrics = metrics.New(metrics.NamespaceAuthServer, metrics.AuthServerSeries)
 	srv, err := authserver.New(cfg)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = srv.Close() })
