@@ -416,7 +416,7 @@ if [ -n "$jw" ]; then line "$(verdict "$jw <= $allowed")" "JWKS fetches ≤ 1 pe
 else line 1 "JWKS fetches ≤ 1 per $UNKNOWN_KID_LIMIT (unknown kid)" "not measured (MCP server exports no mcp_jwks_refreshes_total)"; fi
 
 note=""; check "$secs < 30" && note=" (target is for 30 s: BENCH_DURATION=30s)"
-for pair in echo:mcp-echo echo:mcp-echo-noauth rs256-cc:token-cc rs256:refresh rs256:invalid-token es256:token-cc; do
+for pair in echo:mcp-echo echo:mcp-echo-noauth echo:mcp-echo-noauth-bearer rs256-cc:token-cc rs256:refresh rs256:invalid-token es256:token-cc; do
   f=${pair%%:*}; s=${pair#*:}
   n=$(field "$RUN_DIR/$f.json" "$s" requests); e=$(field "$RUN_DIR/$f.json" "$s" errors)
   err=$(field "$RUN_DIR/$f.json" "$s" error)
