@@ -36,6 +36,8 @@ vet:
 
 test-go:
 	$(GO) test -race -count=1 ./...
+	@# Each benchmark once: one that breaks fails here, not only in make bench.
+	$(GO) test -count=1 -run '^$$' -bench . -benchtime 1x ./... > /dev/null
 
 test-py: build
 	$(PYTHON) -m pytest tests -q -p no:cacheprovider

@@ -131,7 +131,9 @@ LOADTEST="$RUN_DIR/loadtest"
 
 if [ "${BENCH_SKIP_GO:-0}" != 1 ]; then
   section "Go benchmarks (go test -run '^\$' -bench . -benchmem ./pkg/...)"
-  "$GO" test -run '^$' -bench . -benchmem -timeout 180s ./pkg/... 2>&1 | grep -E '^(Benchmark|ok|FAIL|---|panic|pkg:)' | grep -v 'no test files' || true
+  GO_BENCH_STATUS=0
+  "$GO" test -run '^$' -bench . -benchmem -timeout 180s ./pkg/... >"$RUN_DIR/gobench.txt" 2>&1 || GO_BENCH_STATUS=$?
+  grep -E '^(Benchmark|ok|FAIL|---|panic|pkg:)' "$RUN_DIR/gobench.txt" | grep -v 'no test files' || true
 fi
 
 umask 077
@@ -341,6 +343,9 @@ check() { awk "BEGIN { exit !($1) }" 2>/dev/null; }
 verdict() { if check "$1"; then echo 0; else echo 1; fi; }
 
 section "Summary (issue 7 targets)"
+if [ "${BENCH_SKIP_GO:-0}" != 1 ]; then
+  line "$GO_BENCH_STATUS" "Go benchmarks run" "$(if [ "$GO_BENCH_STATUS" = 0 ]; then echo "every one completed"; else echo "a benchmark failed: see the Go benchmarks section"; fi)"
+fi
 # Auth overhead. The target compares "tools/call of echo with a valid token"
 # with "the same against the same server with authentication switched off"
 # (issue 7): the same requests, token included, so the verdict is auth /
