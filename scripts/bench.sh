@@ -11,7 +11,7 @@
 #  4. one long session of BENCH_SOAK_CALLS calls (RSS after 10k and at the end);
 #     then the MCP server under valgrind's cachegrind, with and without
 #     auth, for the instructions per call (BENCH_CACHEGRIND_CALLS, default
-#     2000, and four times as many; 0 skips it);
+#     1500, and four times as many; 0 skips it);
 #  5. the authorization server again with an ES256 key: token-cc;
 #  6. the cost of signing alone (the bound on /token) with each key;
 #  7. one summary line per target of issue 7: the figure, PASS or FAIL.
@@ -21,7 +21,7 @@
 #
 # Environment: BENCH_DURATION (10s), BENCH_CONCURRENCY (64),
 # BENCH_SOAK_CALLS (100000), BENCH_AUDIT_SYNC (1s: see docs/PERFORMANCE.md),
-# BENCH_CACHEGRIND_CALLS (2000),
+# BENCH_CACHEGRIND_CALLS (1500),
 # BENCH_SKIP_GO=1 to skip the Go benchmarks, BENCH_OUT=DIR to keep the JSON
 # results and server logs; BIN (bin) and GO (go) as in the Makefile.
 set -euo pipefail
@@ -242,7 +242,7 @@ jq -r '.results[0] | "calls \(.requests) at \(.rps|floor) req/s, errors \(.error
 # been run so; neither changes what a request executes (a write to a closed
 # connection fails with EPIPE either way). docs/PERFORMANCE.md, "Auth
 # overhead", has the breakdown.
-CG_CALLS="${BENCH_CACHEGRIND_CALLS:-2000}"
+CG_CALLS="${BENCH_CACHEGRIND_CALLS:-1500}"
 declare -A CG_TOTAL
 # cg_run VARIANT AUTH SCENARIO CALLS: one server under cachegrind for CALLS
 # calls of SCENARIO; sets CG_TOTAL[VARIANT-CALLS] to its instruction total.
@@ -376,7 +376,7 @@ fi
 if [ -n "$auth_in" ] && [ -n "$bearer_in" ]; then
   ratio=$(awk -v a="$auth_in" -v n="$bearer_in" 'BEGIN { printf "%.3f", n / a }')
   tokenless=""
-  # In thousands: a per-call figure is good to about ±12000 (docs/PERFORMANCE.md).
+  # In thousands: three runs of the same code put a per-call figure within about ±3000 (docs/PERFORMANCE.md).
   [ -n "$noauth_in" ] && tokenless="; to calls without a token $(awk -v a="$auth_in" -v n="$noauth_in" 'BEGIN { printf "%.3f", n / a }') ($noauth_in; receiving the header $(awk -v d=$((bearer_in - noauth_in)) 'BEGIN { printf "%+.0fk", d / 1000 }'))"
   line "$(verdict "$ratio >= 0.95")" "auth tools/call ≥ 0.95 of no-auth" \
     "$ratio by instructions/call, same requests ($auth_in vs $bearer_in: checking the token $(awk -v d=$((auth_in - bearer_in)) 'BEGIN { printf "%+.0fk", d / 1000 }')$tokenless); $others"
