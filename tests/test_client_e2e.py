@@ -195,9 +195,12 @@ def test_logout_revokes_and_forgets(client, auth_server):
     [record] = cached_tokens(client.cache())
     refresh_token = record["refresh_token"]
     assert auth_server.is_active(refresh_token)
+    registrations = [c for c in harness.find_values(client.cache(), "client") if isinstance(c, dict)]
     client.ok("logout")
     assert not auth_server.is_active(refresh_token), "logout did not revoke the refresh token"
     assert cached_tokens(client.cache()) == [], "logout left the token in the cache"
+    kept = [c for c in harness.find_values(client.cache(), "client") if isinstance(c, dict)]
+    assert kept == registrations, "logout forgot the client registration; the next login would register again"
     data = client.ok_json("status")
     assert data.get("logged_in") is False, data
 

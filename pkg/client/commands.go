@@ -178,24 +178,19 @@ func validToken(ctx context.Context, h *Handler) (*oauth2.Token, error) {
 	return h.Current().Token()
 }
 
-// cmdLogout revokes the refresh token (RFC 7009) and deletes the entry.
+// cmdLogout revokes the refresh token (RFC 7009) and forgets the cached
+// tokens. The client registration (RFC 7591) stays, so the next login
+// reuses it instead of registering one more client at the authorization
+// server; one the server no longer knows is replaced on invalid_client.
 func (a *App) cmdLogout(ctx context.Context) error {
 	e := a.cache.FindByResource(a.cfg.MCP.ServerURL)
-	if e == nil {
+	if e == nil || e.Token == nil {
 		return a.emit(map[string]any{"logged_out": false, "reason": "not logged in"}, func(w io.Writer) {
 			fmt.Fprintf(w, "not logged in to %s: nothing to do\n", a.cfg.MCP.ServerURL)
 		})
 	}
-	if e.Token == nil {
-		if err := a.cache.Delete(e.Key()); err != nil {
-			return fmt.Errorf("delete cache entry: %w", err)
-		}
-		return a.emit(map[string]any{"logged_out": false, "reason": "no tokens cached"}, func(w io.Writer) {
-			fmt.Fprintf(w, "no tokens cached for %s: forgot the client registration\n", e.Resource)
-		})
-	}
 	revokeErr := a.revokeEntry(ctx, e)
-	if err := a.cache.Delete(e.Key()); err != nil {
+	if err := a.cache.Update(e.Key(), forgetTokens); err != nil {
 		return fmt.Errorf("delete cached tokens: %w", err)
 	}
 	if revokeErr != nil {
@@ -204,6 +199,16 @@ func (a *App) cmdLogout(ctx context.Context) error {
 	return a.emit(map[string]any{"logged_out": true, "revoked": true, "issuer": e.Issuer}, func(w io.Writer) {
 		fmt.Fprintf(w, "logged out of %s: refresh token revoked at %s, cached tokens deleted\n", e.Resource, e.Issuer)
 	})
+}
+
+// forgetTokens drops an entry's tokens and keeps its client registration;
+// an entry left with neither is removed.
+func forgetTokens(e *Entry) *Entry {
+	if e == nil || e.Client == nil {
+		return nil
+	}
+	e.Token = nil
+	return e
 }
 
 func (a *App) revokeEntry(ctx context.Context, e *Entry) error {

@@ -269,11 +269,25 @@ func TestCLIDemoLoginCallLogout(t *testing.T) {
 	require.Equal(t, 0, code, errOut)
 	assert.Len(t, strings.Split(strings.TrimSpace(out), "."), 3)
 
+	registered := NewCache(tokens).FindByResource(env.mcp.URL()).Client
+	require.NotNil(t, registered)
 	out, errOut, code = runCLI(t, append(common, "logout")...)
 	require.Equal(t, 0, code, errOut)
 	assert.Contains(t, out, "refresh token revoked")
 	assert.Len(t, env.as.revoked, 1)
-	assert.Nil(t, NewCache(tokens).FindByResource(env.mcp.URL()))
+	left := NewCache(tokens).FindByResource(env.mcp.URL())
+	require.NotNil(t, left, "the client registration stays")
+	assert.Nil(t, left.Token, "the tokens are gone")
+	assert.Equal(t, registered.ClientID, left.Client.ClientID)
+
+	// A second logout has nothing to do; the next login reuses the client.
+	out, errOut, code = runCLI(t, append(common, "logout")...)
+	require.Equal(t, 0, code, errOut)
+	assert.Contains(t, out, "nothing to do")
+	assert.Len(t, env.as.revoked, 1)
+	_, errOut, code = runCLI(t, append(common, "login")...)
+	require.Equal(t, 0, code, errOut)
+	assert.Equal(t, registered.ClientID, NewCache(tokens).FindByResource(env.mcp.URL()).Client.ClientID, "no new registration")
 }
 
 func TestCLIErrorsAreOneLine(t *testing.T) {
