@@ -25,9 +25,10 @@ const maxSessions = 10000
 // SDK no longer has them: when a subject reaches its cap, and when more ids
 // are remembered than sessions can be open. The SDK has no hook for a
 // session's end, and waiting on each session instead took a goroutine per
-// session, whose stack the collector walked in every cycle (about 4 000
-// instructions a call with four sessions, docs/PERFORMANCE.md). Its maps
-// hold only subjects with a session, and at most maxIDs ids.
+// session, whose stack the collector walked in every cycle (under
+// cachegrind, a few thousand instructions a call with four sessions; see
+// docs/PERFORMANCE.md, "Auth overhead"). Its maps hold only subjects with a
+// session, and at most maxIDs ids.
 type sessionsPerSubject struct {
 	mu       sync.Mutex
 	max      int
