@@ -3,8 +3,10 @@ package mcpserver
 import (
 	"encoding/json"
 	"fmt"
-	"maps"
 	"net/http"
+	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -54,10 +56,13 @@ func TestSessionsPerUserBounded(t *testing.T) {
 	require.Equal(t, http.StatusOK, env.post(ping, withSession(alice, ids[0])).StatusCode)
 
 	// Ending a session (DELETE; expiry closes it the same way) frees a slot.
+	// The slot is found free by the refused request itself (acquire asks
+	// the SDK), not by anything watching the session.
 	require.Equal(t, http.StatusNoContent, env.do(http.MethodDelete, env.mcpURL(), "", withSession(alice, ids[0])).StatusCode)
-	require.Eventually(t, func() bool { return env.srv.userSessions.held("alice") == 1 }, 5*time.Second, 5*time.Millisecond)
-	assert.Equal(t, http.StatusOK, env.post(initializeBody, alice).StatusCode)
+	require.Eventually(t, func() bool { return env.post(initializeBody, alice).StatusCode == http.StatusOK },
+		5*time.Second, 5*time.Millisecond, "a refused initialize opens no session")
 	assert.Equal(t, http.StatusTooManyRequests, env.post(initializeBody, alice).StatusCode)
+	assert.Equal(t, 2, env.srv.userSessions.held("alice"))
 }
 
 // TestSessionSlotNotKeptByFailedInitialize: a POST without Mcp-Session-Id
@@ -81,7 +86,7 @@ func TestSessionSlotNotKeptByFailedInitialize(t *testing.T) {
 // cap; a request that opened none gives its slot back at once.
 func TestSessionsPerSubjectCounts(t *testing.T) {
 	live := map[string]bool{}
-	p := newSessionsPerSubject(2, 100, func() map[string]bool { return maps.Clone(live) })
+	p := newSessionsPerSubject(2, 100, fakeStillOpen(live, nil))
 	require.True(t, p.acquire("a"))
 	require.True(t, p.acquire("a"))
 	assert.False(t, p.acquire("a"), "two reservations in flight")
@@ -110,7 +115,7 @@ func TestSessionsPerSubjectCounts(t *testing.T) {
 // so the maps stay bounded.
 func TestSessionsPerSubjectForgetsAtMaxIDs(t *testing.T) {
 	live := map[string]bool{}
-	p := newSessionsPerSubject(1, 10, func() map[string]bool { return maps.Clone(live) })
+	p := newSessionsPerSubject(1, 10, fakeStillOpen(live, nil))
 	for i := range 1000 {
 		sub, id := fmt.Sprintf("user-%d", i), fmt.Sprintf("s-%d", i)
 		require.True(t, p.acquire(sub))
@@ -126,6 +131,82 @@ func TestSessionsPerSubjectForgetsAtMaxIDs(t *testing.T) {
 	assert.Equal(t, 1, p.held("user-4"))
 	assert.False(t, p.acquire("user-4"))
 	assert.Equal(t, 0, p.held("user-999"))
+}
+
+// fakeStillOpen answers from live (guarded by mu when given), as the SDK's
+// session list would.
+func fakeStillOpen(live map[string]bool, mu *sync.Mutex) func([]string) map[string]bool {
+	return func(ids []string) map[string]bool {
+		if mu != nil {
+			mu.Lock()
+			defer mu.Unlock()
+		}
+		open := map[string]bool{}
+		for _, id := range ids {
+			open[id] = live[id]
+		}
+		return open
+	}
+}
+
+// TestSessionsPerSubjectAtCapAsksOnlyWithIDs: a subject whose slots are all
+// requests in flight is refused without asking the SDK; one with sessions
+// asks about its own ids only.
+func TestSessionsPerSubjectAtCapAsksOnlyWithIDs(t *testing.T) {
+	var asked [][]string
+	p := newSessionsPerSubject(1, 100, func(ids []string) map[string]bool {
+		asked = append(asked, slices.Clone(ids))
+		return map[string]bool{}
+	})
+	require.True(t, p.acquire("a"))
+	assert.False(t, p.acquire("a"))
+	assert.Empty(t, asked, "nothing to ask about: the slot is a request in flight")
+	p.opened("a", "s1")
+	require.True(t, p.acquire("b"))
+	p.opened("b", "s2")
+	assert.True(t, p.acquire("a"), "s1 is closed: forgotten, the slot is free")
+	assert.Equal(t, [][]string{{"s1"}}, asked, "only a's ids")
+}
+
+// TestSessionsPerSubjectConcurrent: subjects acquiring, opening and closing
+// sessions at once never exceed the cap, and the counts come back to zero
+// (run with -race).
+func TestSessionsPerSubjectConcurrent(t *testing.T) {
+	var mu sync.Mutex
+	live := map[string]bool{}
+	p := newSessionsPerSubject(3, 50, fakeStillOpen(live, &mu))
+	var wg sync.WaitGroup
+	var over atomic.Int32
+	for w := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sub := fmt.Sprintf("user-%d", w%3)
+			for i := range 300 {
+				if !p.acquire(sub) {
+					continue
+				}
+				id := fmt.Sprintf("s-%d-%d", w, i)
+				mu.Lock()
+				live[id] = true
+				mu.Unlock()
+				p.opened(sub, id)
+				if p.held(sub) > 3 {
+					over.Add(1)
+				}
+				mu.Lock()
+				delete(live, id) // closed at once
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	assert.Zero(t, over.Load(), "a subject held more than its cap")
+	for w := range 3 {
+		assert.Zero(t, p.held(fmt.Sprintf("user-%d", w)))
+	}
+	assert.Empty(t, p.reserved)
+	assert.Zero(t, p.ids)
 }
 
 func TestMaxSessionsPerUserValidated(t *testing.T) {
