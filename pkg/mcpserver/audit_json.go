@@ -4,9 +4,10 @@ package mcpserver
 // json.Marshal makes of it (TestAuditJSONMatchesMarshal compares them), at
 // a fraction of the cost: every request writes a record, and json.Marshal's
 // reflection was about a tenth of what a tools/call cost the server
-// (docs/PERFORMANCE.md). Any value the fast path does not cover exactly (a
-// string needing escapes, a float printed in exponent form, a time outside
-// years 0-9999) is handed to json.Marshal, so the output never differs.
+// (docs/PERFORMANCE.md; BenchmarkAuditRecordJSON). Any value the fast path
+// does not cover exactly (a string needing escapes, a float printed in
+// exponent form, a time json.Marshal refuses) is handed to json.Marshal, so
+// the output never differs (FuzzAuditJSON).
 
 import (
 	"encoding/json"
@@ -81,9 +82,11 @@ func appendJSONString(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
-// appendJSONTime appends t as time.Time's MarshalJSON does.
+// appendJSONTime appends t as time.Time's MarshalJSON does, which refuses
+// a year outside 0-9999 and a zone offset of a day or more.
 func appendJSONTime(b []byte, t time.Time) ([]byte, error) {
-	if y := t.Year(); y < 0 || y > 9999 {
+	_, offset := t.Zone()
+	if y := t.Year(); y < 0 || y > 9999 || offset <= -24*60*60 || offset >= 24*60*60 {
 		q, err := json.Marshal(t) // its error names the problem
 		return append(b, q...), err
 	}

@@ -62,6 +62,8 @@ func TestAuditJSONErrorsLikeMarshal(t *testing.T) {
 		{DurationMS: math.Inf(1)},
 		{Time: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)},
 		{Time: time.Date(-1, 1, 1, 0, 0, 0, 0, time.UTC)},
+		{Time: time.Date(2026, 1, 1, 0, 0, 0, 0, time.FixedZone("x", 24*60*60))},
+		{Time: time.Date(2026, 1, 1, 0, 0, 0, 0, time.FixedZone("x", -100*60*60))},
 	} {
 		_, want := json.Marshal(rec)
 		require.Error(t, want)
@@ -76,4 +78,56 @@ func TestAuditJSONAppends(t *testing.T) {
 	got, err := rec.appendJSON([]byte("prefix "))
 	require.NoError(t, err)
 	assert.True(t, strings.HasPrefix(string(got), `prefix {"time":"1970-01-01T00:00:00Z","request_id":"r1"`), string(got))
+}
+
+// FuzzAuditJSON: for any strings, float, status and time (zone included),
+// appendJSON writes json.Marshal's bytes, or fails where it fails.
+func FuzzAuditJSON(f *testing.F) {
+	for i, s := range auditJSONStrings {
+		f.Add(s, auditJSONStrings[(i+1)%len(auditJSONStrings)], 0.734, 200, int64(1795000000123456789), 3600)
+	}
+	f.Add("", "", 1e21, -1, int64(-62135596800000000), -86400)
+	f.Add("a", "b", 1e-7, 500, int64(253402300799999999), 86399)
+	f.Fuzz(func(t *testing.T, a, b string, dur float64, status int, nanos int64, offset int) {
+		rec := AuditRecord{
+			Time: time.Unix(0, nanos).In(time.FixedZone("z", offset)), RequestID: a, Subject: b,
+			Email: a + b, ClientID: b, JTI: a, SessionID: b, HTTPMethod: a, Path: b, Method: a,
+			Tool: b, Resource: a, Outcome: b, Status: status, Error: a, DurationMS: dur, RemoteAddr: b,
+		}
+		want, wantErr := json.Marshal(rec)
+		got, err := rec.appendJSON(nil)
+		if wantErr != nil {
+			require.Error(t, err, "json.Marshal: %v", wantErr)
+			return
+		}
+		require.NoError(t, err)
+		require.Equal(t, string(want), string(got))
+	})
+}
+
+// BenchmarkAuditRecordJSON compares appendJSON with json.Marshal on a
+// typical record of an authenticated tools/call.
+func BenchmarkAuditRecordJSON(b *testing.B) {
+	rec := AuditRecord{
+		Time: time.Date(2026, 11, 22, 11, 0, 0, 123456789, time.UTC), RequestID: "0b1e4c2a-6f0d-4d38-9a51-2f7b1c0e9d11",
+		Subject: "alice", Email: "alice@example.com", ClientID: "http-oauth2-client", JTI: "5f2b7c1e-3a4d-4e6f-8a9b-0c1d2e3f4a5b",
+		SessionID: "ABCDEFGHIJKLMNOPQRSTUVWXYZ", HTTPMethod: "POST", Path: "/mcp", Method: "tools/call", Tool: "echo",
+		Outcome: OutcomeAllowed, Status: 200, DurationMS: 0.734, RemoteAddr: "127.0.0.1:54321",
+	}
+	b.Run("appendJSON", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := rec.appendJSON(make([]byte, 0, 512)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("json.Marshal", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := json.Marshal(rec); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
