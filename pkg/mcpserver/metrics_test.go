@@ -5,6 +5,7 @@ import (
 	"net/http/httptest"
 	"testing"
 
+	"github.com/mcp-oauth2/mcp-oauth2-mock/pkg/metrics"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/assert"
@@ -87,4 +88,11 @@ func TestPprofBehindSwitch(t *testing.T) {
 	rec := httptest.NewRecorder()
 	on.srv.Handler().ServeHTTP(rec, req)
 	assert.Equal(t, http.StatusForbidden, rec.Code, "a cross-site Origin is refused")
+}
+
+// TestMetricsSeriesByMode: the JWKS series only where JWKS are fetched.
+func TestMetricsSeriesByMode(t *testing.T) {
+	assert.Equal(t, metrics.MCPServerSeries, metricsSeries(AuthConfig{Enabled: true, Mode: ModeJWT}))
+	assert.Equal(t, metrics.AuditSeries, metricsSeries(AuthConfig{Enabled: true, Mode: ModeIntrospection}))
+	assert.Equal(t, metrics.AuditSeries, metricsSeries(AuthConfig{Enabled: false, Mode: ModeJWT}))
 }

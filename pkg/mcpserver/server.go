@@ -35,9 +35,9 @@ type Options struct {
 	// HTTPClient is used for metadata, JWKS and introspection requests;
 	// defaults to a client with a 10s timeout.
 	HTTPClient *http.Client
-	// Metrics defaults to a fresh
-	// metrics.New(metrics.NamespaceMCPServer, metrics.MCPServerSeries),
-	// served at GET /metrics.
+	// Metrics defaults to a fresh metrics.New(metrics.NamespaceMCPServer,
+	// ...) with the series this configuration updates, served at
+	// GET /metrics.
 	Metrics *metrics.Metrics
 }
 
@@ -73,7 +73,7 @@ func New(cfg Config, opts Options) (*Server, error) {
 	}
 	s.metrics = opts.Metrics
 	if s.metrics == nil {
-		s.metrics = metrics.New(metrics.NamespaceMCPServer, metrics.MCPServerSeries)
+		s.metrics = metrics.New(metrics.NamespaceMCPServer, metricsSeries(cfg.Auth))
 	}
 	client := opts.HTTPClient
 	if client == nil {
@@ -139,12 +139,23 @@ func (l limitBody) RoundTrip(r *http.Request) (*http.Response, error) {
 	return res, nil
 }
 
+// metricsSeries is what the server exports: audit counters always, JWKS
+// fetches only when it verifies JWTs itself (introspection and auth
+// switched off fetch no keys, and a series stuck at zero misleads).
+func metricsSeries(a AuthConfig) metrics.Series {
+	if a.Enabled && a.Mode == ModeJWT {
+		return metrics.MCPServerSeries
+	}
+	return metrics.AuditSeries
+}
+
 // closeAfterUse asks for the connection of each request to be closed once
-// its response is read. Metadata and JWKS are fetched at start and then once
-// per refresh interval (minutes; an unknown kid, at most once per its rate
-// limit), past the transport's idle timeout: a kept-alive connection would
-// only hold a socket and two goroutines, whose stacks the collector walks in
-// every cycle, in the server's busiest minutes after start.
+// its response is read. Metadata is fetched at start, the JWKS at start and
+// then once per refresh interval (minutes; for an unknown kid, at most once
+// per its rate limit), past the transport's idle timeout: a kept-alive
+// connection would only hold a socket and two goroutines, whose stacks the
+// collector walks in every cycle, in the server's busiest minutes after
+// start.
 type closeAfterUse struct {
 	base http.RoundTripper
 }
@@ -172,7 +183,12 @@ func (s *Server) Start(ctx context.Context) {
 	s.verifier.Start(ctx)
 }
 
-// Handler is the server's HTTP handler.
+// Handler is the server's HTTP handler. Like any handler served by
+// net/http, it is given each request once: once a token is verified it
+// replaces the request's Authorization header with a stand-in (and drops
+// X-Session-Token), so that the SDK and the tools never see the token. A
+// caller that reuses a request, in tests or a retrying proxy, must set its
+// headers again.
 func (s *Server) Handler() http.Handler { return s.handler }
 
 // Close flushes and closes the audit log.
@@ -233,7 +249,7 @@ func (s *Server) mcpHandler() http.Handler {
 	// At most maxSessions are open at once, so past twice as many ids, at
 	// least half are of closed sessions.
 	s.userSessions = newSessionsPerSubject(s.cfg.Server.MaxSessionsPerUser, 2*s.maxSessions,
-		func() map[string]bool { return liveSessions(srv) })
+		func(ids []string) map[string]bool { return openAmong(srv, ids) })
 	var h http.Handler = s.limitSessions(srv, sdk)
 	if s.cfg.Auth.Enabled {
 		h = s.requireMCPAccess(h)

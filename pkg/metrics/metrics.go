@@ -119,7 +119,9 @@ const (
 	AuditSeries
 )
 
-// AuthServerSeries and MCPServerSeries are what each server exports.
+// AuthServerSeries is what the authorization server exports;
+// MCPServerSeries what the MCP server exports when it verifies JWTs (with
+// introspection, or auth switched off, it fetches no JWKS: AuditSeries).
 const (
 	AuthServerSeries = TokenSeries
 	MCPServerSeries  = JWKSSeries | AuditSeries
