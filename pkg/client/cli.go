@@ -153,7 +153,8 @@ const usage = `usage: http-oauth2-client [flags] <command> [args]
 commands:
   demo               the whole walk-through (default)
   login              authorize and cache the tokens
-  logout             revoke the refresh token (RFC 7009) and forget the tokens
+  logout             revoke the refresh token (RFC 7009) and forget the tokens;
+                     with no tokens cached, forget the client registration
   status             what is cached: user, scopes, expiry
   token              print a valid access token (for curl)
   tools              list the server's tools

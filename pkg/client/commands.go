@@ -181,12 +181,22 @@ func validToken(ctx context.Context, h *Handler) (*oauth2.Token, error) {
 // cmdLogout revokes the refresh token (RFC 7009) and forgets the cached
 // tokens. The client registration (RFC 7591) stays, so the next login
 // reuses it instead of registering one more client at the authorization
-// server; one the server no longer knows is replaced on invalid_client.
+// server (one the server no longer knows is replaced on invalid_client); a
+// logout with no tokens cached forgets the registration too, for when it
+// should be made again (other scopes, another redirect).
 func (a *App) cmdLogout(ctx context.Context) error {
 	e := a.cache.FindByResource(a.cfg.MCP.ServerURL)
-	if e == nil || e.Token == nil {
+	if e == nil {
 		return a.emit(map[string]any{"logged_out": false, "reason": "not logged in"}, func(w io.Writer) {
 			fmt.Fprintf(w, "not logged in to %s: nothing to do\n", a.cfg.MCP.ServerURL)
+		})
+	}
+	if e.Token == nil {
+		if err := a.cache.Delete(e.Key()); err != nil {
+			return fmt.Errorf("delete cache entry: %w", err)
+		}
+		return a.emit(map[string]any{"logged_out": false, "reason": "no tokens cached", "registration_forgotten": true}, func(w io.Writer) {
+			fmt.Fprintf(w, "no tokens cached for %s: forgot the client registration\n", e.Resource)
 		})
 	}
 	revokeErr := a.revokeEntry(ctx, e)
@@ -197,7 +207,7 @@ func (a *App) cmdLogout(ctx context.Context) error {
 		return fmt.Errorf("%w (local tokens deleted)", revokeErr)
 	}
 	return a.emit(map[string]any{"logged_out": true, "revoked": true, "issuer": e.Issuer}, func(w io.Writer) {
-		fmt.Fprintf(w, "logged out of %s: refresh token revoked at %s, cached tokens deleted\n", e.Resource, e.Issuer)
+		fmt.Fprintf(w, "logged out of %s: refresh token revoked at %s, cached tokens deleted (client registration kept; logout again to forget it)\n", e.Resource, e.Issuer)
 	})
 }
 

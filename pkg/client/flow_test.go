@@ -280,14 +280,18 @@ func TestCLIDemoLoginCallLogout(t *testing.T) {
 	assert.Nil(t, left.Token, "the tokens are gone")
 	assert.Equal(t, registered.ClientID, left.Client.ClientID)
 
-	// A second logout has nothing to do; the next login reuses the client.
-	out, errOut, code = runCLI(t, append(common, "logout")...)
-	require.Equal(t, 0, code, errOut)
-	assert.Contains(t, out, "nothing to do")
-	assert.Len(t, env.as.revoked, 1)
+	// The next login reuses the client; a logout with no tokens cached
+	// forgets the registration.
 	_, errOut, code = runCLI(t, append(common, "login")...)
 	require.Equal(t, 0, code, errOut)
 	assert.Equal(t, registered.ClientID, NewCache(tokens).FindByResource(env.mcp.URL()).Client.ClientID, "no new registration")
+	_, errOut, code = runCLI(t, append(common, "logout")...)
+	require.Equal(t, 0, code, errOut)
+	out, errOut, code = runCLI(t, append(common, "logout")...)
+	require.Equal(t, 0, code, errOut)
+	assert.Contains(t, out, "forgot the client registration")
+	assert.Nil(t, NewCache(tokens).FindByResource(env.mcp.URL()))
+	assert.Len(t, env.as.revoked, 2, "nothing revoked without tokens")
 }
 
 func TestCLIErrorsAreOneLine(t *testing.T) {
