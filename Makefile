@@ -36,8 +36,11 @@ vet:
 
 test-go:
 	$(GO) test -race -count=1 ./...
-	@# Each benchmark once: one that breaks fails here, not only in make bench.
-	$(GO) test -count=1 -run '^$$' -bench . -benchtime 1x ./... > /dev/null
+	@# Each benchmark once: one that breaks fails here, not only in make bench
+	@# (only its failure is printed: the timings of one iteration mean nothing).
+	@echo "$(GO) test -count=1 -run '^$$' -bench . -benchtime 1x ./..."
+	@out=$$($(GO) test -count=1 -run '^$$' -bench . -benchtime 1x ./... 2>&1) || { \
+	  echo "$$out" | grep -vE '^(Benchmark|goos:|goarch:|pkg:|cpu:|PASS$$|ok )|no test files'; exit 1; }
 
 test-py: build
 	$(PYTHON) -m pytest tests -q -p no:cacheprovider
