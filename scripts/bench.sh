@@ -378,7 +378,7 @@ fi
 if [ -n "$auth_in" ] && [ -n "$bearer_in" ]; then
   ratio=$(awk -v a="$auth_in" -v n="$bearer_in" 'BEGIN { printf "%.3f", n / a }')
   tokenless=""
-  # In thousands: four runs of the same code put a per-call figure within about ±3000 (docs/PERFORMANCE.md).
+  # In thousands: five runs of the same servers put a per-call figure within about ±3000 (docs/PERFORMANCE.md).
   [ -n "$noauth_in" ] && tokenless="; to calls without a token $(awk -v a="$auth_in" -v n="$noauth_in" 'BEGIN { printf "%.3f", n / a }') ($noauth_in; receiving the header $(awk -v d=$((bearer_in - noauth_in)) 'BEGIN { printf "%+.0fk", d / 1000 }'))"
   line "$(verdict "$ratio >= 0.95")" "auth tools/call ≥ 0.95 of no-auth" \
     "$ratio by instructions/call, same requests ($auth_in vs $bearer_in: checking the token $(awk -v d=$((auth_in - bearer_in)) 'BEGIN { printf "%+.0fk", d / 1000 }')$tokenless); $others"
