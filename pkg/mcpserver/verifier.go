@@ -10,6 +10,7 @@ package mcpserver
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -66,10 +67,13 @@ type tokenVerifier interface {
 // accessClaims are the claims of this project's access tokens.
 type accessClaims struct {
 	jwt.RegisteredClaims
-	Scope    string `json:"scope"`
-	ClientID string `json:"client_id"`
-	Email    string `json:"email"`
-	Name     string `json:"name"`
+	Scope string `json:"scope"`
+	// Scp is where Okta (an array) and Microsoft Entra ID (a string) put
+	// scopes; read only when the token has no scope (RFC 9068 §2.2.3).
+	Scp      json.RawMessage `json:"scp"`
+	ClientID string          `json:"client_id"`
+	Email    string          `json:"email"`
+	Name     string          `json:"name"`
 }
 
 // jwtVerifier verifies JWT access tokens locally against a cached JWKS.
@@ -332,10 +336,53 @@ func identityFromClaims(c *accessClaims) (*Identity, error) {
 	if c.ExpiresAt == nil {
 		return nil, invalidToken("missing_claim", "token has no exp")
 	}
+	scopes, err := claimScopes(c)
+	if err != nil {
+		return nil, err
+	}
 	return (&Identity{
 		Subject: c.Subject, Email: c.Email, Name: c.Name, ClientID: c.ClientID, JTI: c.ID,
-		Issuer: c.Issuer, Audience: c.Audience, Scopes: parseScope(c.Scope), ExpiresAt: c.ExpiresAt.Time,
+		Issuer: c.Issuer, Audience: c.Audience, Scopes: scopes, ExpiresAt: c.ExpiresAt.Time,
 	}).withTokenInfo(), nil
+}
+
+// claimScopes reads the token's scopes: the space-separated scope claim of
+// RFC 9068 §2.2.3 when it is there, else scp as providers that do not
+// follow it write it, a space-separated string or an array of scope
+// strings. A scp of another shape, or an array element that is not one
+// scope token (RFC 6749 §3.3), refuses the token rather than guessing.
+func claimScopes(c *accessClaims) ([]string, error) {
+	if c.Scope != "" || len(c.Scp) == 0 || string(c.Scp) == "null" {
+		return parseScope(c.Scope), nil
+	}
+	var s string
+	if err := json.Unmarshal(c.Scp, &s); err == nil {
+		return parseScope(s), nil
+	}
+	var list []string
+	if err := json.Unmarshal(c.Scp, &list); err != nil {
+		return nil, invalidToken("malformed_claim", "scp is neither a string nor an array of strings")
+	}
+	for _, scope := range list {
+		if !isScopeToken(scope) {
+			return nil, invalidToken("malformed_claim", "scp holds a value that is not a scope")
+		}
+	}
+	return list, nil
+}
+
+// isScopeToken reports whether s is one scope-token of RFC 6749 §3.3:
+// 1*( %x21 / %x23-5B / %x5D-7E ).
+func isScopeToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x21 || c > 0x7e || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
 }
 
 // tokenError is a refused token: reason is a fixed label (for metrics and

@@ -1,6 +1,7 @@
 package mcpserver
 
 import (
+	"context"
 	"io"
 	"net"
 	"net/http"
@@ -230,4 +231,55 @@ func TestAccessTokenTypCheckCanBeSwitchedOff(t *testing.T) {
 	}
 	wrongAud := env.iss.signTyped(env.iss.current(), env.iss.claims("alice", "http://elsewhere/mcp", "mcp:read", now), "JWT")
 	assert.Equal(t, http.StatusUnauthorized, env.post(initializeBody, bearer(wrongAud)).StatusCode)
+}
+
+// TestScpClaim: a token without scope has its scopes read from scp, as
+// Okta (an array) and Entra ID (a string) write it; scope wins when both
+// are there; a scp of another shape, or holding a non-scope, is refused
+// with 401 and leaves nothing cached.
+func TestScpClaim(t *testing.T) {
+	env := newTestEnv(t, nil)
+	withScp := func(scope string, scp any) string {
+		c := env.iss.claims("alice", testResource, scope, env.clock.Now())
+		if scope == "" {
+			delete(c, "scope")
+		}
+		c["scp"] = scp
+		return env.iss.sign(env.iss.current(), c)
+	}
+	for name, tc := range map[string]struct {
+		tok  string
+		want []string
+	}{
+		"array":         {withScp("", []string{"mcp:read", "mcp:write"}), []string{"mcp:read", "mcp:write"}},
+		"string":        {withScp("", "mcp:read mcp:write"), []string{"mcp:read", "mcp:write"}},
+		"scope wins":    {withScp("mcp:read", []string{"mcp:read", "mcp:write", "mcp:audit"}), []string{"mcp:read"}},
+		"null scp":      {withScp("", nil), []string{}},
+		"empty array":   {withScp("", []string{}), []string{}},
+		"scope, no scp": {env.token("alice", "mcp:read"), []string{"mcp:read"}},
+	} {
+		id, err := env.srv.verifier.Verify(context.Background(), tc.tok)
+		require.NoError(t, err, name)
+		assert.Equal(t, tc.want, id.Scopes, name)
+	}
+	res := env.post(initializeBody, bearer(withScp("", []string{"mcp:read"})))
+	assert.Equal(t, http.StatusOK, res.StatusCode, "scopes from scp satisfy auth.required_scope")
+
+	for name, scp := range map[string]any{
+		"number":         42,
+		"object":         map[string]string{"a": "b"},
+		"mixed array":    []any{"mcp:read", 1},
+		"space in scope": []string{"mcp:read mcp:write"},
+		"empty scope":    []string{""},
+		"quote":          []string{`mcp"read`},
+	} {
+		tok := withScp("", scp)
+		_, err := env.srv.verifier.Verify(context.Background(), tok)
+		require.ErrorIs(t, err, ErrInvalidToken, name)
+		res := env.post(initializeBody, bearer(tok))
+		assert.Equal(t, http.StatusUnauthorized, res.StatusCode, name)
+		assert.Equal(t, "invalid_token", challengeParams(t, res)["error"], name)
+		_, cached := env.srv.verifier.(*jwtVerifier).cache.get(tok)
+		assert.False(t, cached, "%s: a refused token is not cached", name)
+	}
 }

@@ -72,7 +72,8 @@ type Metrics struct {
 	// MCP server: "missing_token", "query_token", "malformed",
 	// "bad_signature", "unknown_kid", "expired", "not_yet_valid",
 	// "wrong_issuer", "wrong_audience", "wrong_typ", "wrong_token_type",
-	// "missing_claim", "invalid", "inactive" (introspection) and
+	// "missing_claim", "malformed_claim" (a scp claim of another shape),
+	// "invalid", "inactive" (introspection) and
 	// "insufficient_scope". On the authorization server: "invalid_client",
 	// "invalid_grant", "invalid_token" (/userinfo, the registration access
 	// token), "refresh_reuse" (a rotated refresh token presented again),
