@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mcp-oauth2/mcp-oauth2-mock/pkg/metrics"
+	"github.com/mcp-oauth2/mcp-oauth2-mock/pkg/scope"
 )
 
 // Config is the whole configuration of the mock authorization server. Its
@@ -475,16 +476,8 @@ func insecureIssuer(issuer string) bool {
 	return err != nil || !a.Unmap().IsLoopback()
 }
 
-// validScopeToken follows RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ).
+// validScopeToken is one scope-token of RFC 6749 §3.3, at most 128 bytes
+// (what clients may ask for and register is bounded).
 func validScopeToken(s string) bool {
-	if s == "" || len(s) > 128 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < 0x21 || c == 0x22 || c == 0x5c || c > 0x7e {
-			return false
-		}
-	}
-	return true
+	return len(s) <= 128 && scope.ValidToken(s)
 }

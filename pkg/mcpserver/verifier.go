@@ -23,6 +23,7 @@ import (
 	"github.com/MicahParks/jwkset"
 	"github.com/MicahParks/keyfunc/v3"
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/mcp-oauth2/mcp-oauth2-mock/pkg/scope"
 	"github.com/modelcontextprotocol/go-sdk/auth"
 	"github.com/modelcontextprotocol/go-sdk/oauthex"
 )
@@ -363,26 +364,12 @@ func claimScopes(c *accessClaims) ([]string, error) {
 	if err := json.Unmarshal(c.Scp, &list); err != nil {
 		return nil, invalidToken("malformed_claim", "scp is neither a string nor an array of strings")
 	}
-	for _, scope := range list {
-		if !isScopeToken(scope) {
+	for _, v := range list {
+		if !scope.ValidToken(v) {
 			return nil, invalidToken("malformed_claim", "scp holds a value that is not a scope")
 		}
 	}
 	return list, nil
-}
-
-// isScopeToken reports whether s is one scope-token of RFC 6749 §3.3:
-// 1*( %x21 / %x23-5B / %x5D-7E ).
-func isScopeToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x21 || c > 0x7e || c == '"' || c == '\\' {
-			return false
-		}
-	}
-	return true
 }
 
 // tokenError is a refused token: reason is a fixed label (for metrics and
